@@ -1,0 +1,39 @@
+package machinetest_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	am "github.com/arpc-go/arpc/pkg/machine"
+	"github.com/arpc-go/arpc/pkg/machine/machinetest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// apiOnly hides the concrete *am.Machine, so the suite can only use am.Api.
+type apiOnly struct{ am.Api }
+
+// TestRunInterfaceOnly runs the suite against local machines seen only
+// through am.Api (no type assertion back to *am.Machine is possible).
+func TestRunInterfaceOnly(t *testing.T) {
+	machinetest.Run(t, func(t *testing.T, s am.Struct, names am.S) am.Api {
+		m := am.New(context.Background(), s, nil)
+		if err := m.VerifyStates(names); err != nil {
+			t.Fatalf("VerifyStates(%v): %v", names, err)
+		}
+		t.Cleanup(func() {
+			m.Dispose()
+			select {
+			case <-m.WhenDisposed():
+			case <-time.After(machinetest.Timeout):
+				t.Error("WhenDisposed not closed in cleanup")
+			}
+		})
+		return apiOnly{m}
+	})
+}

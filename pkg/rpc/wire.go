@@ -1,0 +1,500 @@
+package rpc
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	am "github.com/arpc-go/arpc/pkg/machine"
+	"github.com/arpc-go/arpc/pkg/rpc2"
+)
+
+// Method codes of Layer 2. The numbering is the wire contract: never reuse or
+// renumber a code (see PROTOCOL.md).
+const (
+	// client → server
+	mHandshake   rpc2.Method = 1  // call: msgHandshake → respHandshake
+	mMutate      rpc2.Method = 2  // call: msgMutate (binary) → respResult
+	mMutateGob   rpc2.Method = 3  // call: MsgMutateGob (gob) → respResult
+	mMutateNS    rpc2.Method = 4  // notify: msgMutate (binary)
+	mMutateNSGob rpc2.Method = 5  // notify: MsgMutateGob (gob)
+	mSync        rpc2.Method = 6  // call: empty → respSync
+	mGet         rpc2.Method = 7  // call: string → RespGet (gob)
+	mLog         rpc2.Method = 8  // notify: string
+	mBye         rpc2.Method = 9  // notify: empty
+	mWatchArgs   rpc2.Method = 10 // call: MsgWatchArgs (gob) → empty
+	mUnwatchArgs rpc2.Method = 11 // notify: uint64 watch id
+
+	// server → client
+	mPush    rpc2.Method = 32 // notify (ordered): msgPush
+	mPayload rpc2.Method = 33 // call: ArgsPayload (gob) → empty
+)
+
+// protoVersion is the Layer 2 protocol version carried by the handshake.
+const protoVersion = 1
+
+// Empty is the argument and reply of messages that carry nothing.
+type Empty struct{}
+
+// msgHandshake opens a session.
+type msgHandshake struct {
+	ProtoVersion uint64
+	ClientID     string
+	SchemaHash   uint64
+	Names        am.S
+	// Token is reserved for authentication; the server ignores it for now.
+	Token []byte
+}
+
+// respHandshake accepts a session.
+type respHandshake struct {
+	MachineID string
+	Version   uint64
+	Time      am.Time
+	// Exits counts deactivations of Multi states (0 for other states).
+	Exits am.Time
+	Err   *wireErr
+}
+
+// wireErr is an error as it crosses the wire: only its message travels.
+type wireErr struct{ Msg string }
+
+// mutation types on the wire
+const (
+	mutAdd    = byte(am.MutationAdd)
+	mutRemove = byte(am.MutationRemove)
+	mutSet    = byte(am.MutationSet)
+	mutAddErr = 3 // Add of {state, Exception} with an error
+)
+
+// msgMutate is a mutation with arguments the binary codec can carry.
+type msgMutate struct {
+	Type   byte
+	ReqID  uint64
+	States []int
+	Args   am.A
+	// Err is the error of an AddErr/AddErrState, or nil.
+	Err error
+}
+
+// MsgMutateGob is the gob form of a mutation, used when an argument value is not
+// one of the types of the binary codec. Exported only because gob requires it.
+type MsgMutateGob struct {
+	Type   byte
+	ReqID  uint64
+	States []int
+	Args   am.A
+	ErrMsg string
+	HasErr bool
+}
+
+// MsgWatchArgs registers a remote WhenArgs. Exported only because gob requires it.
+type MsgWatchArgs struct {
+	ID    uint64
+	State int
+	Args  am.A
+}
+
+// ArgsPayload is a named payload the server sends to clients with SendPayload.
+type ArgsPayload struct {
+	// Name identifies the payload; a client keeps the last payload per name.
+	Name string
+	// Destination is a client ID, or "" for every connected client.
+	Destination string
+	// Data is the payload itself.
+	Data []byte
+}
+
+// RespGet is the reply of Client.Get: whatever the server's getter returned.
+// Its concrete type must be registered with gob on both ends.
+type RespGet struct {
+	Value any
+}
+
+// tickEntry is one changed state of a clock update.
+type tickEntry struct {
+	idx   int
+	delta uint64
+	// exited tells, for a Multi state active before and after the window,
+	// that it was deactivated in between (a tick delta can't tell).
+	exited bool
+}
+
+// update is a versioned clock diff.
+type update struct {
+	version uint64
+	entries []tickEntry
+	// err is the source machine's new last error, if it changed.
+	err *wireErr
+}
+
+// respResult is the reply of a mutation.
+type respResult struct {
+	result am.Result
+	upd    update
+	// errMsg is set when the mutation itself was refused (e.g. an unknown
+	// state index); the result is then Canceled.
+	errMsg string
+}
+
+// msgPush is a server-initiated update.
+type msgPush struct {
+	upd update
+	// matched lists the remote WhenArgs watches the update resolves.
+	matched []uint64
+}
+
+// respSync is the reply of Sync: a full time that resets the baseline.
+type respSync struct {
+	version uint64
+	time    am.Time
+	exits   am.Time
+	err     *wireErr
+}
+
+var errShort = errors.New("short message")
+
+// reader decodes the binary Layer 2 messages.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errShort
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = errShort
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) byte1() byte {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) < 1 {
+		r.err = errShort
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.err = errShort
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) fixed64() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) < 8 {
+		r.err = errShort
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(r.b)
+	r.b = r.b[8:]
+	return v
+}
+
+// count reads a length and checks that at least min bytes per element remain,
+// so a hostile length can't make the decoder allocate.
+func (r *reader) count(min int) int {
+	n := r.uvarint()
+	if r.err != nil {
+		return 0
+	}
+	if n > uint64(len(r.b)/min) {
+		r.err = errShort
+		return 0
+	}
+	return int(n)
+}
+
+func (r *reader) done() error {
+	if r.err == nil && len(r.b) != 0 {
+		r.err = fmt.Errorf("%d trailing bytes", len(r.b))
+	}
+	if r.err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidMsg, r.err)
+	}
+	return nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// AppendBinary implements encoding.BinaryAppender.
+func (m *msgMutate) AppendBinary(b []byte) ([]byte, error) {
+	b = append(b, m.Type)
+	b = binary.AppendUvarint(b, m.ReqID)
+	b = binary.AppendUvarint(b, uint64(len(m.States)))
+	for _, i := range m.States {
+		b = binary.AppendUvarint(b, uint64(i))
+	}
+	if m.Type == mutAddErr {
+		msg := ""
+		if m.Err != nil {
+			msg = m.Err.Error()
+		}
+		b = appendString(b, msg)
+	}
+	return appendArgs(b, m.Args)
+}
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler.
+func (m *msgMutate) UnmarshalBinary(data []byte) error {
+	r := reader{b: data}
+	m.Type = r.byte1()
+	m.ReqID = r.uvarint()
+	n := r.count(1)
+	m.States = make([]int, 0, n)
+	for i := 0; i < n; i++ {
+		m.States = append(m.States, int(r.uvarint()))
+	}
+	if m.Type == mutAddErr {
+		m.Err = &RemoteError{Msg: string(r.bytes())}
+	}
+	m.Args = readArgs(&r)
+	return r.done()
+}
+
+func appendUpdate(b []byte, u *update) []byte {
+	b = binary.AppendUvarint(b, u.version)
+	b = binary.AppendUvarint(b, uint64(len(u.entries)))
+	for _, e := range u.entries {
+		b = binary.AppendUvarint(b, uint64(e.idx))
+		d := e.delta << 1
+		if e.exited {
+			d |= 1
+		}
+		b = binary.AppendUvarint(b, d)
+	}
+	if u.err != nil {
+		b = append(b, 1)
+		b = appendString(b, u.err.Msg)
+	} else {
+		b = append(b, 0)
+	}
+	return b
+}
+
+func readUpdate(r *reader, u *update) {
+	u.version = r.uvarint()
+	n := r.count(2)
+	u.entries = make([]tickEntry, n)
+	for i := range u.entries {
+		u.entries[i].idx = int(r.uvarint())
+		d := r.uvarint()
+		u.entries[i].delta = d >> 1
+		u.entries[i].exited = d&1 == 1
+	}
+	if r.byte1() == 1 {
+		u.err = &wireErr{Msg: string(r.bytes())}
+	}
+}
+
+// AppendBinary implements encoding.BinaryAppender.
+func (m *respResult) AppendBinary(b []byte) ([]byte, error) {
+	b = append(b, byte(m.result))
+	b = appendString(b, m.errMsg)
+	return appendUpdate(b, &m.upd), nil
+}
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler.
+func (m *respResult) UnmarshalBinary(data []byte) error {
+	r := reader{b: data}
+	m.result = am.Result(r.byte1())
+	m.errMsg = string(r.bytes())
+	readUpdate(&r, &m.upd)
+	return r.done()
+}
+
+// AppendBinary implements encoding.BinaryAppender.
+func (m *msgPush) AppendBinary(b []byte) ([]byte, error) {
+	b = appendUpdate(b, &m.upd)
+	b = binary.AppendUvarint(b, uint64(len(m.matched)))
+	for _, id := range m.matched {
+		b = binary.AppendUvarint(b, id)
+	}
+	return b, nil
+}
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler.
+func (m *msgPush) UnmarshalBinary(data []byte) error {
+	r := reader{b: data}
+	readUpdate(&r, &m.upd)
+	n := r.count(1)
+	m.matched = make([]uint64, n)
+	for i := range m.matched {
+		m.matched[i] = r.uvarint()
+	}
+	return r.done()
+}
+
+func appendTime(b []byte, t am.Time) []byte {
+	b = binary.AppendUvarint(b, uint64(len(t)))
+	for _, v := range t {
+		b = binary.AppendUvarint(b, v)
+	}
+	return b
+}
+
+func readTime(r *reader) am.Time {
+	n := r.count(1)
+	t := make(am.Time, n)
+	for i := range t {
+		t[i] = r.uvarint()
+	}
+	return t
+}
+
+func appendErr(b []byte, e *wireErr) []byte {
+	if e == nil {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	return appendString(b, e.Msg)
+}
+
+func readErr(r *reader) *wireErr {
+	if r.byte1() != 1 {
+		return nil
+	}
+	return &wireErr{Msg: string(r.bytes())}
+}
+
+// AppendBinary implements encoding.BinaryAppender.
+func (m *respSync) AppendBinary(b []byte) ([]byte, error) {
+	b = binary.AppendUvarint(b, m.version)
+	b = appendTime(b, m.time)
+	b = appendTime(b, m.exits)
+	return appendErr(b, m.err), nil
+}
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler.
+func (m *respSync) UnmarshalBinary(data []byte) error {
+	r := reader{b: data}
+	m.version = r.uvarint()
+	m.time = readTime(&r)
+	m.exits = readTime(&r)
+	m.err = readErr(&r)
+	return r.done()
+}
+
+// AppendBinary implements encoding.BinaryAppender.
+func (m *msgHandshake) AppendBinary(b []byte) ([]byte, error) {
+	b = binary.AppendUvarint(b, m.ProtoVersion)
+	b = appendString(b, m.ClientID)
+	b = binary.LittleEndian.AppendUint64(b, m.SchemaHash)
+	b = binary.AppendUvarint(b, uint64(len(m.Names)))
+	for _, n := range m.Names {
+		b = appendString(b, n)
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.Token)))
+	return append(b, m.Token...), nil
+}
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler.
+func (m *msgHandshake) UnmarshalBinary(data []byte) error {
+	r := reader{b: data}
+	m.ProtoVersion = r.uvarint()
+	m.ClientID = string(r.bytes())
+	m.SchemaHash = r.fixed64()
+	n := r.count(1)
+	m.Names = make(am.S, n)
+	for i := range m.Names {
+		m.Names[i] = string(r.bytes())
+	}
+	m.Token = append([]byte(nil), r.bytes()...)
+	return r.done()
+}
+
+// AppendBinary implements encoding.BinaryAppender.
+func (m *respHandshake) AppendBinary(b []byte) ([]byte, error) {
+	b = appendString(b, m.MachineID)
+	b = binary.AppendUvarint(b, m.Version)
+	b = appendTime(b, m.Time)
+	b = appendTime(b, m.Exits)
+	return appendErr(b, m.Err), nil
+}
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler.
+func (m *respHandshake) UnmarshalBinary(data []byte) error {
+	r := reader{b: data}
+	m.MachineID = string(r.bytes())
+	m.Version = r.uvarint()
+	m.Time = readTime(&r)
+	m.Exits = readTime(&r)
+	m.Err = readErr(&r)
+	return r.done()
+}
+
+// AppendBinary implements encoding.BinaryAppender.
+func (e *Empty) AppendBinary(b []byte) ([]byte, error) { return b, nil }
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler.
+func (e *Empty) UnmarshalBinary(data []byte) error {
+	if len(data) != 0 {
+		return fmt.Errorf("%w: %d bytes in an empty message", ErrInvalidMsg, len(data))
+	}
+	return nil
+}
+
+// wireString is a string message in binary form.
+type wireString struct{ s string }
+
+// AppendBinary implements encoding.BinaryAppender.
+func (m *wireString) AppendBinary(b []byte) ([]byte, error) { return append(b, m.s...), nil }
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler.
+func (m *wireString) UnmarshalBinary(data []byte) error {
+	m.s = string(data)
+	return nil
+}
+
+// wireUint is a uint64 message in binary form.
+type wireUint struct{ v uint64 }
+
+// AppendBinary implements encoding.BinaryAppender.
+func (m *wireUint) AppendBinary(b []byte) ([]byte, error) {
+	return binary.AppendUvarint(b, m.v), nil
+}
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler.
+func (m *wireUint) UnmarshalBinary(data []byte) error {
+	r := reader{b: data}
+	m.v = r.uvarint()
+	return r.done()
+}

@@ -1,0 +1,154 @@
+package rpc2
+
+import (
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Codec encodes and decodes message bodies for one connection. A Codec may
+// keep stream state (gob sends each type description once per stream), so
+// every connection gets its own from the factory given to WithCodec.
+//
+// The connection serializes Encode and ResetEncoder calls (they run in the
+// order frames are written) and serializes Decode and ResetDecoder calls (in
+// the order frames are read); an Encode may run concurrently with a Decode.
+//
+// Values that implement encoding.BinaryAppender or encoding.BinaryMarshaler
+// never reach the Codec: they travel as raw bytes (see PROTOCOL.md).
+type Codec interface {
+	// Encode appends the encoding of v to dst and returns the extended slice.
+	// On error the connection drops whatever was appended, calls
+	// ResetEncoder and tells the peer to call ResetDecoder.
+	Encode(dst []byte, v any) ([]byte, error)
+	// Decode decodes one body produced by the peer's Encode into v, which is
+	// a pointer, or nil to decode and discard (every body is passed to Decode
+	// so that stream state stays in sync). If the stream state is lost so
+	// that later bodies cannot be decoded, the error must wrap ErrDesync and
+	// the connection closes; any other error fails only that message.
+	Decode(body []byte, v any) error
+	// ResetEncoder returns the encoding side to its initial state.
+	ResetEncoder()
+	// ResetDecoder returns the decoding side to its initial state.
+	ResetDecoder()
+}
+
+// NewGobCodec returns the default Codec: one encoding/gob stream per
+// direction, so each type is described once per connection and later
+// messages carry only values. Concrete types sent inside interface values
+// must be registered with gob.Register on both ends.
+func NewGobCodec() Codec {
+	g := &gobCodec{}
+	g.ResetEncoder()
+	g.ResetDecoder()
+	return g
+}
+
+type gobCodec struct {
+	w   appendWriter
+	enc *gob.Encoder
+	r   bodyReader
+	dec *gob.Decoder
+}
+
+func (g *gobCodec) Encode(dst []byte, v any) ([]byte, error) {
+	g.w.b = dst
+	err := g.enc.Encode(v)
+	out := g.w.b
+	g.w.b = nil
+	return out, err
+}
+
+func (g *gobCodec) Decode(body []byte, v any) error {
+	if err := scanGob(body); err != nil {
+		return err
+	}
+	g.r.reset(body)
+	defer g.r.reset(nil)
+	err := g.dec.Decode(v)
+	if g.r.len() > 0 {
+		if err == nil {
+			return fmt.Errorf("%w: %d bytes after the gob value", ErrDesync, g.r.len())
+		}
+		// gob refused before reading (e.g. v is not a pointer): read the
+		// body anyway so its type descriptions are learnt.
+		if err2 := g.dec.Decode(nil); err2 != nil || g.r.len() > 0 {
+			return fmt.Errorf("%w: %w", ErrDesync, err)
+		}
+		return err
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: body holds no complete gob value", ErrDesync)
+	}
+	return err
+}
+
+func (g *gobCodec) ResetEncoder() { g.enc = gob.NewEncoder(&g.w) }
+func (g *gobCodec) ResetDecoder() { g.dec = gob.NewDecoder(&g.r) }
+
+// scanGob checks that body is a sequence of complete gob messages (each a
+// gob-encoded byte count and that many bytes), so gob never reads past the
+// body or sizes a buffer from a count the body cannot back.
+func scanGob(body []byte) error {
+	if len(body) == 0 {
+		return fmt.Errorf("%w: empty gob body", ErrDesync)
+	}
+	for len(body) > 0 {
+		var n uint64
+		b := body[0]
+		if b < 0x80 {
+			n, body = uint64(b), body[1:]
+		} else {
+			w := int(-int8(b))
+			if w > 8 || w >= len(body) {
+				return fmt.Errorf("%w: bad gob message count", ErrDesync)
+			}
+			for _, x := range body[1 : 1+w] {
+				n = n<<8 | uint64(x)
+			}
+			body = body[1+w:]
+		}
+		if n == 0 || n > uint64(len(body)) {
+			return fmt.Errorf("%w: gob message count %d exceeds the body", ErrDesync, n)
+		}
+		body = body[n:]
+	}
+	return nil
+}
+
+// appendWriter is an io.Writer that appends to a slice.
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// bodyReader reads one body; it implements io.ByteReader so that gob does
+// not wrap it in a buffer that would read ahead.
+type bodyReader struct {
+	b   []byte
+	off int
+}
+
+func (r *bodyReader) reset(b []byte) { r.b, r.off = b, 0 }
+func (r *bodyReader) len() int       { return len(r.b) - r.off }
+
+func (r *bodyReader) Read(p []byte) (int, error) {
+	if r.off >= len(r.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.off:])
+	r.off += n
+	return n, nil
+}
+
+func (r *bodyReader) ReadByte() (byte, error) {
+	if r.off >= len(r.b) {
+		return 0, io.EOF
+	}
+	b := r.b[r.off]
+	r.off++
+	return b, nil
+}

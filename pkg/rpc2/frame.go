@@ -1,0 +1,225 @@
+package rpc2
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+)
+
+// Wire format (see PROTOCOL.md, "Layer 1"):
+//
+//	frame   = length:uvarint  payload[length]
+//	payload = kindflags:byte  fields...  body
+//
+// Fields per kind:
+//
+//	request  seq:uvarint(>0) method:uvarint(>0) body
+//	notify   method:uvarint(>0) body
+//	reply    seq:uvarint(>0) body
+//	error    seq:uvarint(>0) code:uvarint message(rest, UTF-8)
+//	reset    (nothing)
+type kind byte
+
+const (
+	kindRequest kind = 1
+	kindNotify  kind = 2
+	kindReply   kind = 3
+	kindError   kind = 4
+	kindReset   kind = 5
+
+	kindMask = 0x0f
+	// flagRaw marks a body that is the raw bytes of an
+	// encoding.BinaryMarshaler/BinaryAppender, not codec output.
+	flagRaw byte = 0x10
+	// flagsKnown are the flag bits a receiver accepts.
+	flagsKnown = flagRaw
+
+	// lenReserve is the room reserved for a frame's length prefix while its
+	// payload is encoded (5 uvarint bytes cover maxMessageLimit).
+	lenReserve = 5
+)
+
+// frame is a parsed payload. body aliases the read buffer.
+type frame struct {
+	kind   kind
+	raw    bool
+	seq    uint64
+	method uint64
+	code   uint64
+	body   []byte
+}
+
+// parseFrame parses one payload (the bytes after the length prefix).
+func parseFrame(p []byte) (frame, error) {
+	var f frame
+	if len(p) == 0 {
+		return f, fmt.Errorf("%w: empty frame", ErrProtocol)
+	}
+	kf := p[0]
+	if kf&^(kindMask|flagsKnown) != 0 {
+		return f, fmt.Errorf("%w: unknown flags %#x", ErrProtocol, kf)
+	}
+	f.kind, f.raw = kind(kf&kindMask), kf&flagRaw != 0
+	p = p[1:]
+	var ok bool
+	switch f.kind {
+	case kindRequest:
+		if f.seq, p, ok = uvarint(p); !ok || f.seq == 0 {
+			return f, fmt.Errorf("%w: bad request seq", ErrProtocol)
+		}
+		if f.method, p, ok = uvarint(p); !ok || f.method == 0 {
+			return f, fmt.Errorf("%w: bad request method", ErrProtocol)
+		}
+	case kindNotify:
+		if f.method, p, ok = uvarint(p); !ok || f.method == 0 {
+			return f, fmt.Errorf("%w: bad notify method", ErrProtocol)
+		}
+	case kindReply:
+		if f.seq, p, ok = uvarint(p); !ok || f.seq == 0 {
+			return f, fmt.Errorf("%w: bad reply seq", ErrProtocol)
+		}
+	case kindError:
+		if f.seq, p, ok = uvarint(p); !ok || f.seq == 0 {
+			return f, fmt.Errorf("%w: bad error seq", ErrProtocol)
+		}
+		if f.code, p, ok = uvarint(p); !ok || f.code > math.MaxUint32 {
+			return f, fmt.Errorf("%w: bad error code", ErrProtocol)
+		}
+		if f.raw {
+			return f, fmt.Errorf("%w: raw flag on an error frame", ErrProtocol)
+		}
+	case kindReset:
+		if len(p) != 0 || f.raw {
+			return f, fmt.Errorf("%w: malformed reset frame", ErrProtocol)
+		}
+	default:
+		return f, fmt.Errorf("%w: unknown frame kind %d", ErrProtocol, f.kind)
+	}
+	f.body = p
+	return f, nil
+}
+
+func uvarint(p []byte) (uint64, []byte, bool) {
+	v, n := binary.Uvarint(p)
+	if n <= 0 {
+		return 0, p, false
+	}
+	return v, p[n:], true
+}
+
+// appendHeader appends the kind byte and the fields before the body.
+func appendHeader(b []byte, k kind, seq uint64, m Method) []byte {
+	b = append(b, byte(k))
+	switch k {
+	case kindRequest:
+		b = binary.AppendUvarint(b, seq)
+		b = binary.AppendUvarint(b, uint64(m))
+	case kindNotify:
+		b = binary.AppendUvarint(b, uint64(m))
+	case kindReply, kindError:
+		b = binary.AppendUvarint(b, seq)
+	}
+	return b
+}
+
+// sealFrame writes the length prefix of the frame that starts at start (with
+// lenReserve bytes reserved) and closes the gap. It returns the new slice.
+func sealFrame(b []byte, start int) []byte {
+	n := len(b) - start - lenReserve
+	k := uvarintLen(uint64(n))
+	if k < lenReserve {
+		copy(b[start+k:], b[start+lenReserve:])
+		b = b[:len(b)-(lenReserve-k)]
+	}
+	binary.PutUvarint(b[start:], uint64(n))
+	return b
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
+// frameReader reads length-prefixed frames, checking each length against max
+// before allocating or waiting for its bytes.
+type frameReader struct {
+	br  *bufio.Reader
+	max int
+	buf []byte // reused for frames larger than br's buffer
+	n   int    // bytes to discard from br after the current frame
+}
+
+const (
+	readBufSize   = 32 << 10
+	keepBufLimit  = 1 << 20
+	maxLenPrefix  = 5
+	frameOverhead = 1 + 2*binary.MaxVarintLen64
+)
+
+func newFrameReader(r io.Reader, max int) *frameReader {
+	return &frameReader{br: bufio.NewReaderSize(r, readBufSize), max: max}
+}
+
+// next returns the next payload. The slice is valid until the next call.
+func (fr *frameReader) next() ([]byte, error) {
+	if fr.n > 0 {
+		_, _ = fr.br.Discard(fr.n) // bytes are buffered: cannot fail
+		fr.n = 0
+	}
+	var n uint64
+	for i := 0; ; i++ {
+		b, err := fr.br.ReadByte()
+		if err != nil {
+			if i > 0 && err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		if i == maxLenPrefix-1 && b >= 0x80 {
+			return nil, fmt.Errorf("%w: frame length prefix too long", ErrProtocol)
+		}
+		n |= uint64(b&0x7f) << (7 * i)
+		if b < 0x80 {
+			break
+		}
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: empty frame", ErrProtocol)
+	}
+	if n > uint64(fr.max) {
+		return nil, fmt.Errorf("%w: frame of %d bytes exceeds the limit of %d bytes", ErrTooLarge, n, fr.max)
+	}
+	size := int(n)
+	if size <= fr.br.Size() {
+		p, err := fr.br.Peek(size)
+		if err != nil {
+			return nil, unexpected(err)
+		}
+		fr.n = size
+		return p, nil
+	}
+	if cap(fr.buf) < size {
+		fr.buf = make([]byte, size)
+	}
+	p := fr.buf[:size]
+	if _, err := io.ReadFull(fr.br, p); err != nil {
+		return nil, unexpected(err)
+	}
+	if cap(fr.buf) > keepBufLimit {
+		fr.buf = nil
+	}
+	return p, nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}

@@ -1,0 +1,152 @@
+package rpc2
+
+import (
+	"fmt"
+	"log/slog"
+)
+
+// Defaults for the options.
+const (
+	// DefaultMaxMessageSize is the default limit on one frame, header included.
+	DefaultMaxMessageSize = 4 << 20
+	// DefaultMaxConcurrency is the default number of non-ordered handlers that
+	// may run at once for one connection.
+	DefaultMaxConcurrency = 64
+	// DefaultQueueLen is the default number of requests that may wait for a
+	// free handler slot (and, separately, for the ordered worker) before the
+	// read loop stops reading.
+	DefaultQueueLen = 256
+
+	// maxMessageLimit caps WithMaxMessageSize; frame lengths then fit in a
+	// 5-byte uvarint.
+	maxMessageLimit = 1 << 30
+	minMessageLimit = 64
+)
+
+// Option configures a Conn or a Server. Options are applied and validated
+// once, in NewConn or NewServer; a running object never changes its
+// configuration. An invalid option makes NewConn return an already-ended
+// Conn whose Err wraps ErrInvalid, and makes Server.Serve and
+// Server.ServeConn return such an error.
+type Option struct {
+	apply func(*config) error
+}
+
+// config is the validated configuration shared (read-only) by a Server and
+// its connections.
+type config struct {
+	maxMessage     int
+	maxConcurrency int
+	queueLen       int
+	newCodec       func() Codec
+	log            *slog.Logger
+	onConnect      func(*Conn)
+	onDisconnect   func(*Conn, error)
+}
+
+func newConfig(opts []Option) (*config, error) {
+	cfg := &config{
+		maxMessage:     DefaultMaxMessageSize,
+		maxConcurrency: DefaultMaxConcurrency,
+		queueLen:       DefaultQueueLen,
+		newCodec:       NewGobCodec,
+		log:            slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		if o.apply == nil {
+			continue
+		}
+		if err := o.apply(cfg); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, nil
+}
+
+// WithMaxMessageSize limits the size of one frame (header and body) in both
+// directions: an outgoing message over it fails its call with ErrTooLarge, an
+// incoming frame over it closes the connection (before anything of that size
+// is allocated). n must be in [64, 1 GiB]; the default is 4 MiB. Both ends
+// should use the same limit.
+func WithMaxMessageSize(n int) Option {
+	return Option{func(c *config) error {
+		if n < minMessageLimit || n > maxMessageLimit {
+			return fmt.Errorf("%w: WithMaxMessageSize(%d): want %d..%d", ErrInvalid, n, minMessageLimit, maxMessageLimit)
+		}
+		c.maxMessage = n
+		return nil
+	}}
+}
+
+// WithMaxConcurrency bounds how many non-ordered handlers run at once for one
+// connection (default 64). Requests beyond it wait in a queue (see
+// WithQueueLen). n must be in [1, 65536].
+func WithMaxConcurrency(n int) Option {
+	return Option{func(c *config) error {
+		if n < 1 || n > 1<<16 {
+			return fmt.Errorf("%w: WithMaxConcurrency(%d): want 1..65536", ErrInvalid, n)
+		}
+		c.maxConcurrency = n
+		return nil
+	}}
+}
+
+// WithQueueLen sets how many received requests may wait for a handler slot,
+// and how many may wait for the ordered worker (default 256 each). When a
+// queue is full the connection's read loop stops reading until there is room
+// (backpressure on the peer). n must be in [1, 1<<20].
+func WithQueueLen(n int) Option {
+	return Option{func(c *config) error {
+		if n < 1 || n > 1<<20 {
+			return fmt.Errorf("%w: WithQueueLen(%d): want 1..1048576", ErrInvalid, n)
+		}
+		c.queueLen = n
+		return nil
+	}}
+}
+
+// WithCodec sets the codec factory; it is called once per connection. The
+// default is NewGobCodec.
+func WithCodec(f func() Codec) Option {
+	return Option{func(c *config) error {
+		if f == nil {
+			return fmt.Errorf("%w: WithCodec(nil)", ErrInvalid)
+		}
+		c.newCodec = f
+		return nil
+	}}
+}
+
+// WithLogger sets the logger for events that have no caller to report to:
+// handler panics, failed notifications, connection ends. The default
+// discards everything.
+func WithLogger(l *slog.Logger) Option {
+	return Option{func(c *config) error {
+		if l == nil {
+			return fmt.Errorf("%w: WithLogger(nil)", ErrInvalid)
+		}
+		c.log = l
+		return nil
+	}}
+}
+
+// WithOnConnect sets a Server hook called for each new connection after it is
+// set up and before its first request is handled (replies are already read,
+// so the hook may call the peer). It runs on the connection's serving
+// goroutine. NewConn ignores it.
+func WithOnConnect(fn func(*Conn)) Option {
+	return Option{func(c *config) error {
+		c.onConnect = fn
+		return nil
+	}}
+}
+
+// WithOnDisconnect sets a Server hook called once per connection after it
+// has ended (all its goroutines have exited), with the end error (Conn.Err).
+// It runs after OnConnect returned, on the same goroutine. NewConn ignores it.
+func WithOnDisconnect(fn func(*Conn, error)) Option {
+	return Option{func(c *config) error {
+		c.onDisconnect = fn
+		return nil
+	}}
+}

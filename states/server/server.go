@@ -1,0 +1,44 @@
+// Package server holds the state schema of the aRPC server's control machine
+// (Server.Mach).
+//
+// A normal run goes Start → RpcStarting → RpcReady → Ready. ClientConnected and
+// ClientDisconnected are Multi states added once per client session, with the
+// argument "id" holding the client's ID.
+package server
+
+import (
+	am "github.com/arpc-go/arpc/pkg/machine"
+	ss "github.com/arpc-go/arpc/states"
+)
+
+// State names of the server control machine.
+const (
+	Exception   = ss.Exception
+	ErrNetwork  = ss.ErrNetwork
+	ErrRpc      = ss.ErrRpc
+	Start       = ss.Start
+	Ready       = ss.Ready
+	RpcStarting = "RpcStarting"
+	RpcReady    = "RpcReady"
+	// ClientConnected is added (Multi) when a client completes its handshake.
+	ClientConnected = "ClientConnected"
+	// ClientDisconnected is added (Multi) when a handshaken client goes away.
+	ClientDisconnected = "ClientDisconnected"
+)
+
+// States is the schema of the server control machine.
+var States = am.StructMerge(ss.SharedStates, am.Struct{
+	Start: {Add: am.S{RpcStarting}},
+	Ready: {Auto: true, Require: am.S{RpcReady}},
+
+	RpcStarting: {Require: am.S{Start}, Remove: am.S{RpcReady}},
+	RpcReady:    {Require: am.S{Start}, Remove: am.S{RpcStarting}},
+
+	ClientConnected:    {Multi: true, Require: am.S{RpcReady}},
+	ClientDisconnected: {Multi: true},
+})
+
+// Names is the ordered list of the server control machine's states.
+var Names = am.SAdd(ss.SharedNames, am.S{
+	RpcStarting, RpcReady, ClientConnected, ClientDisconnected,
+})
