@@ -1,5 +1,3 @@
-//go:build arpc
-
 package benchgrpc
 
 import (
@@ -91,10 +89,11 @@ type ArpcServer struct {
 }
 
 // NewArpcServer builds the worker machine for NewWorker(seed), serves it on 127.0.0.1:0 and starts it.
-// ctx bounds the set-up and is the machine's and server's parent context.
+// ctx bounds the set-up only: the machine and the server live until Close.
 func NewArpcServer(ctx context.Context, seed uint64) (*ArpcServer, error) {
 	w := NewWorker(seed)
-	mach := am.New(ctx, WorkerStates, &am.Opts{ID: fmt.Sprintf("worker-%d", seed)})
+	life := context.WithoutCancel(ctx)
+	mach := am.New(life, WorkerStates, &am.Opts{ID: fmt.Sprintf("worker-%d", seed)})
 	fail := func(err error) (*ArpcServer, error) {
 		mach.Dispose()
 		<-mach.WhenDisposed()
@@ -108,7 +107,7 @@ func NewArpcServer(ctx context.Context, seed uint64) (*ArpcServer, error) {
 	}
 	w.SetListener(func(v int) { mach.Add1(StateEvent, am.A{"Value": v}) })
 
-	srv, err := arpc.NewServer(ctx, "127.0.0.1:0", fmt.Sprintf("worker-%d", seed), mach, nil)
+	srv, err := arpc.NewServer(life, "127.0.0.1:0", fmt.Sprintf("worker-%d", seed), mach, nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -151,9 +150,9 @@ type ArpcClient struct {
 var _ Client = (*ArpcClient)(nil)
 
 // NewArpcClient connects to an ArpcServer at addr and waits, bounded by ctx, until the mirror is
-// ready and shows the worker's first value.
+// ready and shows the worker's first value. ctx bounds the set-up only: the client lives until Close.
 func NewArpcClient(ctx context.Context, addr, id string) (*ArpcClient, error) {
-	cli, err := arpc.NewClient(ctx, addr, id, WorkerStates, WorkerStateNames)
+	cli, err := arpc.NewClient(context.WithoutCancel(ctx), addr, id, WorkerStates, WorkerStateNames)
 	if err != nil {
 		return nil, fmt.Errorf("benchgrpc: arpc client: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
 )
 
 // setupTimeout bounds the set-up of one environment (all its servers, proxies and clients).
@@ -91,7 +93,9 @@ func setupLocal(_ context.Context, n int, _ bool) (*env, error) {
 }
 
 // setupGRPC returns the set-up of gRPC with one server for all clients; each client has its own
-// connection (as separate processes would) and stream(s), and its own Worker on the server.
+// connection (as separate processes would) and stream(s), and its own Worker on the server. The unary
+// variant uses gRPC's defaults (as users write it); the bidi one, gRPC at its best, also the tuned
+// options (static flow-control windows).
 func setupGRPC(bidi bool) func(ctx context.Context, n int, metered bool) (*env, error) {
 	return func(ctx context.Context, n int, metered bool) (_ *env, err error) {
 		e := &env{}
@@ -100,7 +104,14 @@ func setupGRPC(bidi bool) func(ctx context.Context, n int, metered bool) (*env, 
 				_ = e.close()
 			}
 		}()
-		srv, err := NewGRPCServer()
+		var (
+			sopts []grpc.ServerOption
+			dopts []grpc.DialOption
+		)
+		if bidi {
+			sopts, dopts = TunedServerOptions(), TunedDialOptions()
+		}
+		srv, err := NewGRPCServer(sopts...)
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +133,7 @@ func setupGRPC(bidi bool) func(ctx context.Context, n int, metered bool) (*env, 
 
 		clients := make([]Client, n)
 		err = parallel(n, func(i int) error {
-			cc, err := DialGRPC(addr, &calls)
+			cc, err := DialGRPC(addr, &calls, dopts...)
 			if err != nil {
 				return err
 			}

@@ -42,17 +42,26 @@ type GRPCServer struct {
 	closeOnce sync.Once
 }
 
-// NewGRPCServer listens on 127.0.0.1:0 and starts serving both services.
-func NewGRPCServer() (*GRPCServer, error) {
+// TunedServerOptions returns the server options of gRPC at its best: a static StaticWindow window.
+func TunedServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.InitialWindowSize(StaticWindow),
+		grpc.InitialConnWindowSize(StaticWindow),
+	}
+}
+
+// NewGRPCServer listens on 127.0.0.1:0 and starts serving both services, with opts added to the
+// server's own (a stream interceptor counting messages, and waiting for handlers on Close).
+func NewGRPCServer(opts ...grpc.ServerOption) (*GRPCServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	s := &GRPCServer{ln: ln, active: make(map[uint64]*Worker)}
-	s.srv = grpc.NewServer(
+	s.srv = grpc.NewServer(append([]grpc.ServerOption{
 		grpc.StreamInterceptor(s.calls.StreamServerInterceptor()),
 		grpc.WaitForHandlers(true),
-	)
+	}, opts...)...)
 	pb.RegisterWorkerServer(s.srv, &unaryService{s: s})
 	pb.RegisterWorkerStreamServer(s.srv, &streamService{s: s})
 	s.wg.Add(1)

@@ -135,3 +135,15 @@ func TestGRPCSetupHonoursContext(t *testing.T) {
 	_, err = NewBidiClient(ctx, cc)
 	assert.Error(t, err)
 }
+
+// TestGRPCBidiWireBytes pins the meter against a size computed by hand: with the tuned options (no
+// BDP pings, no window updates at this volume) a bidi cycle is two HTTP/2 DATA frames of 9 (frame
+// header) + 5 (gRPC length prefix) + 2 (field tag and a one-byte varint) = 16 bytes each.
+func TestGRPCBidiWireBytes(t *testing.T) {
+	e := newEnv(t, transport{"grpc-bidi", setupGRPC(true)}, 1, true)
+	defer closeEnv(t, e)
+	require.NoError(t, runClients(t.Context(), e.clients, 5))
+	wire0 := e.wire()
+	require.NoError(t, runClients(t.Context(), e.clients, testCycles))
+	assert.Equal(t, uint64(32*testCycles), e.wire()-wire0)
+}

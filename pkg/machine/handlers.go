@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"unsafe"
 )
 
 // Event is passed to every handler. Handlers may keep it; Args is shared by
@@ -46,13 +47,46 @@ type emitter struct {
 	typ  reflect.Type
 }
 
-// hRef is one handler method of one emitter.
+// hRef is one handler method of one emitter. The direct forms (dB, dV)
+// take the receiver pointer and skip reflection; fnB/fnV are the fallback.
 type hRef struct {
 	em      *emitter
 	name    string
 	nameAny any
+	recv    unsafe.Pointer
+	dB      func(unsafe.Pointer, *Event) bool
+	dV      func(unsafe.Pointer, *Event)
 	fnB     func(*Event) bool
 	fnV     func(*Event)
+}
+
+// eface is the layout of an interface value.
+type eface struct {
+	typ, data unsafe.Pointer
+}
+
+// directMethod returns the method expression of meth as a func taking the
+// receiver as an unsafe.Pointer. A method expression of a pointer receiver
+// type is a plain func whose first argument is that pointer, so the
+// reinterpretation keeps the calling convention; the signature is checked
+// first. ok is false when the fast path doesn't apply.
+func directMethod(recv reflect.Value, meth reflect.Method) (
+	dB func(unsafe.Pointer, *Event) bool, dV func(unsafe.Pointer, *Event), ok bool,
+) {
+	ft := meth.Type
+	if recv.Kind() != reflect.Pointer || !meth.Func.IsValid() || ft.NumIn() != 2 ||
+		ft.In(0) != recv.Type() || ft.In(1) != eventPtrType || ft.IsVariadic() {
+		return nil, nil, false
+	}
+	f := meth.Func.Interface()
+	data := (*eface)(unsafe.Pointer(&f)).data
+	switch {
+	case ft.NumOut() == 1 && ft.Out(0) == boolType:
+		return *(*func(unsafe.Pointer, *Event) bool)(unsafe.Pointer(&data)), nil, true
+	case ft.NumOut() == 0:
+		return nil, *(*func(unsafe.Pointer, *Event))(unsafe.Pointer(&data)), true
+	}
+	return nil, nil, false
 }
 
 // hList is the list of handlers of one event, in binding order.
@@ -61,7 +95,7 @@ type hList []hRef
 // handlerTable indexes all handlers of all emitters by state index. Rebuilt
 // on bind and schema changes; immutable once published.
 type handlerTable struct {
-	sch                                *schema
+	sch                                 *schema
 	enter, exit, state, end, anyX, xAny []hList
 	pair                                map[uint64]hList
 	anyAny                              hList
@@ -207,6 +241,9 @@ func (m *Machine) rebindHandlers() {
 				continue
 			}
 			ref := hRef{em: em, name: meth.Name, nameAny: meth.Name, fnB: fb, fnV: fv}
+			if dB, dV, ok := directMethod(em.val, meth); ok {
+				ref.recv, ref.dB, ref.dV = em.val.UnsafePointer(), dB, dV
+			}
 			tab.none = false
 			for _, hm := range matches {
 				switch hm.kind {

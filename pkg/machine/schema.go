@@ -25,7 +25,7 @@ type stateDef struct {
 // by Machine.seq (a seqlock), so readers need no lock.
 type schema struct {
 	names  S
-	index  map[string]int
+	index  nameIndex
 	states []stateDef
 	// structure is the cleaned schema, shared read-only.
 	structure Struct
@@ -35,10 +35,7 @@ type schema struct {
 
 // idx returns the index of name, or -1.
 func (s *schema) idx(name string) int {
-	if i, ok := s.index[name]; ok {
-		return i
-	}
-	return -1
+	return s.index.get(name)
 }
 
 // cleanStruct returns a cleaned deep copy of s: each state's own name is
@@ -100,13 +97,10 @@ func sortedNames(s Struct) S {
 func compileSchema(st Struct, names S) *schema {
 	sch := &schema{
 		names:     slices.Clone(names),
-		index:     make(map[string]int, len(names)),
+		index:     newNameIndex(names),
 		states:    make([]stateDef, len(names)),
 		structure: st,
 		ticks:     make([]atomic.Uint64, len(names)),
-	}
-	for i, n := range names {
-		sch.index[n] = i
 	}
 	conv := func(l S) []int {
 		if len(l) == 0 {
@@ -114,7 +108,7 @@ func compileSchema(st Struct, names S) *schema {
 		}
 		out := make([]int, 0, len(l))
 		for _, n := range l {
-			if i, ok := sch.index[n]; ok && !slices.Contains(out, i) {
+			if i := sch.idx(n); i >= 0 && !slices.Contains(out, i) {
 				out = append(out, i)
 			}
 		}

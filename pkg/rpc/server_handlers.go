@@ -112,10 +112,11 @@ func (s *Server) handleHandshake(
 	return nil
 }
 
-// mutate runs one mutation of a session and fills its reply.
-func (s *Server) mutate(ctx context.Context, se *session, m *msgMutate, resp *respResult) {
+// mutate runs one mutation of a session and fills its reply; with diff, also
+// the reply's clock diff (a notification has no reply: the pusher sends it).
+func (s *Server) mutate(ctx context.Context, se *session, m *msgMutate, resp *respResult, diff bool) {
 	if se.begin(m.ReqID, resp) {
-		se.end(0, resp)
+		se.end(0, resp, diff)
 		return
 	}
 	names, err := s.stateNames(m.States)
@@ -133,7 +134,7 @@ func (s *Server) mutate(ctx context.Context, se *session, m *msgMutate, resp *re
 			resp.errMsg = err.Error()
 		}
 	}
-	se.end(m.ReqID, resp)
+	se.end(m.ReqID, resp, diff)
 }
 
 // addErr runs AddErrState on the source and waits for its queue to drain.
@@ -164,7 +165,7 @@ func (s *Server) handleMutate(ctx context.Context, c *rpc2.Conn, m *msgMutate, r
 	if err != nil {
 		return err
 	}
-	s.mutate(ctx, se, m, resp)
+	s.mutate(ctx, se, m, resp, true)
 	return nil
 }
 
@@ -173,7 +174,7 @@ func (s *Server) handleMutateGob(ctx context.Context, c *rpc2.Conn, m *MsgMutate
 	if err != nil {
 		return err
 	}
-	s.mutate(ctx, se, m.toBinary(), resp)
+	s.mutate(ctx, se, m.toBinary(), resp, true)
 	return nil
 }
 
@@ -183,7 +184,7 @@ func (s *Server) handleMutateNS(ctx context.Context, c *rpc2.Conn, m *msgMutate,
 		return err
 	}
 	var resp respResult
-	s.mutate(ctx, se, m, &resp)
+	s.mutate(ctx, se, m, &resp, false)
 	// the changes travel with the next push
 	se.signal()
 	return nil

@@ -189,9 +189,9 @@ func (se *session) findLocked(reqID uint64) *recentReq {
 	return nil
 }
 
-// end records a mutation's result, fills the reply's update and wakes the
-// pusher if it skipped a push meanwhile.
-func (se *session) end(reqID uint64, resp *respResult) {
+// end records a mutation's result, fills the reply's update (with diff) and
+// wakes the pusher if it skipped a push meanwhile.
+func (se *session) end(reqID uint64, resp *respResult, diff bool) {
 	se.mu.Lock()
 	defer se.mu.Unlock()
 	if reqID != 0 {
@@ -200,7 +200,9 @@ func (se *session) end(reqID uint64, resp *respResult) {
 			se.cond.Broadcast()
 		}
 	}
-	se.updateLocked(&resp.upd)
+	if diff {
+		se.updateLocked(&resp.upd)
+	}
 	se.inflight--
 	if se.inflight == 0 && se.missed {
 		se.missed = false

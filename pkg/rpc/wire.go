@@ -270,7 +270,7 @@ func (m *msgMutate) AppendBinary(b []byte) ([]byte, error) {
 		}
 		b = appendString(b, msg)
 	}
-	return appendArgs(b, m.Args)
+	return appendArgs(b, m.Args), nil
 }
 
 // UnmarshalBinary implements encoding.BinaryUnmarshaler.

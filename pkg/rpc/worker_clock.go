@@ -74,14 +74,15 @@ func (w *Worker) applyOneLocked(u *update) {
 	if u.err != nil {
 		w.err = &RemoteError{Msg: u.err.Msg}
 	}
-	changes := make(map[int]change, len(u.entries))
+	var buf [8]change
+	changes := buf[:0]
 	for _, e := range u.entries {
 		if e.idx < 0 || e.idx >= len(w.time) || e.delta == 0 {
 			continue
 		}
 		old := w.time[e.idx]
 		w.time[e.idx] = old + e.delta
-		changes[e.idx] = change{old: old, new: old + e.delta, exited: e.exited}
+		changes = append(changes, change{idx: e.idx, old: old, new: old + e.delta, exited: e.exited})
 	}
 	if len(changes) > 0 {
 		w.fireLocked(changes)
@@ -90,10 +91,10 @@ func (w *Worker) applyOneLocked(u *update) {
 
 // applyFullLocked fires what a full clock replacing old changed.
 func (w *Worker) applyFullLocked(old []uint64) {
-	changes := map[int]change{}
+	var changes []change
 	for i, t := range w.time {
 		if i < len(old) && t != old[i] {
-			changes[i] = change{old: old[i], new: t}
+			changes = append(changes, change{idx: i, old: old[i], new: t})
 		}
 	}
 	if len(changes) > 0 {
@@ -116,7 +117,7 @@ func (w *Worker) applyPush(m *msgPush) {
 
 // applyReply applies a mutation reply and waits until the mirror has reached
 // its version, so a mutation's effect is visible when it returns.
-func (w *Worker) applyReply(ctx context.Context, u *update) error {
+func (w *Worker) applyReply(u *update) error {
 	w.mu.Lock()
 	w.applyLocked(u)
 	if u.version <= w.version || w.disposed.Load() {
@@ -131,10 +132,10 @@ func (w *Worker) applyReply(ctx context.Context, u *update) error {
 	select {
 	case <-ch:
 		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-w.ctx.Done():
+		return w.ctx.Err()
 	case <-t.C:
-		return w.Resync(ctx)
+		return w.Resync(w.ctx)
 	}
 }
 
@@ -153,6 +154,7 @@ func (w *Worker) Resync(ctx context.Context) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.gapSince = false
 	if resp.version <= w.version {
 		// a newer update already arrived: nothing to do
 		return nil
@@ -178,9 +180,19 @@ func (w *Worker) Sync() am.Time {
 	return w.Time(nil)
 }
 
-// hasGap tells whether updates are buffered behind a missing version.
+// hasGap tells whether updates are buffered behind a missing version, or an
+// update may have been lost with no later one to show it (markGap).
 func (w *Worker) hasGap() bool {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	return len(w.pending) > 0
+	return len(w.pending) > 0 || w.gapSince
+}
+
+// markGap notes that an update may have been lost unseen (the reply of a
+// timed-out mutation the server may still run), so housekeeping resyncs.
+func (w *Worker) markGap() {
+	w.mu.Lock()
+	w.gapSince = true
+	w.mu.Unlock()
+	w.c.requestResync()
 }

@@ -89,7 +89,7 @@ func (w *Worker) mutation(typ byte, states am.S, args am.A, err error, ns bool) 
 	for i, s := range states {
 		idxs[i] = w.idx(s)
 		if idxs[i] < 0 {
-			w.setErr(fmt.Errorf("%w: %s", am.ErrStateUnknown, s))
+			w.unknownState(s)
 			return nil, 0, false
 		}
 	}
@@ -123,13 +123,19 @@ func (w *Worker) mutate(typ byte, states am.S, args am.A, err error) am.Result {
 	}
 	var resp respResult
 	var cerr error
+	// timedOut: an attempt's reply, and the clock diff it carried, was lost
+	timedOut := false
 	for try := 0; try <= w.c.opts.retries; try++ {
 		cerr = w.c.call(w.ctx, method, msg, &resp)
 		if cerr == nil || !errors.Is(cerr, ErrNetworkTimeout) {
 			break
 		}
+		timedOut = true
 	}
 	if cerr != nil {
+		if timedOut {
+			w.markGap()
+		}
 		w.setErr(cerr)
 		return am.Canceled
 	}
@@ -137,10 +143,11 @@ func (w *Worker) mutate(typ byte, states am.S, args am.A, err error) am.Result {
 		w.setErr(fmt.Errorf("%w: mutation result 0", ErrInvalidResp))
 		return am.Canceled
 	}
-	ctx, cancel := context.WithTimeout(w.ctx, w.c.opts.callTimeout)
-	defer cancel()
-	if err := w.applyReply(ctx, &resp.upd); err != nil {
+	if err := w.applyReply(&resp.upd); err != nil {
 		w.setErr(err)
+	} else if timedOut {
+		// the retry's reply has no diff: the first attempt's carried it
+		_ = w.Resync(w.ctx)
 	}
 	if resp.errMsg != "" {
 		w.setErr(&RemoteError{Msg: resp.errMsg})
@@ -214,4 +221,15 @@ func (w *Worker) WhenArgs(state string, args am.A, ctx context.Context) <-chan s
 		w.mu.Unlock()
 	})
 	return aw.ch
+}
+
+// unknownState handles a mutation naming a state the machine doesn't have, as
+// the engine does: nothing of it is sent, Exception is added on the remote
+// machine with the error, and Err() wraps am.ErrStateUnknown.
+func (w *Worker) unknownState(state string) {
+	err := fmt.Errorf("%w: %s", am.ErrStateUnknown, state)
+	if !w.disposed.Load() {
+		w.mutate(mutAddErr, am.S{am.Exception}, nil, err)
+	}
+	w.setErr(err)
 }

@@ -47,8 +47,19 @@ func (b *binding) fire() {
 
 // change is what one update did to one state.
 type change struct {
+	idx      int
 	old, new uint64
 	exited   bool
+}
+
+// findChange returns the change of state i, if the update changed it.
+func findChange(changes []change, i int) (change, bool) {
+	for _, c := range changes {
+		if c.idx == i {
+			return c, true
+		}
+	}
+	return change{}, false
 }
 
 // wasActive tells whether the state was active at some moment after the
@@ -276,10 +287,10 @@ func (w *Worker) NewStateCtx(state string) context.Context {
 }
 
 // fireLocked resolves the bindings the changes satisfy. w.mu must be held.
-func (w *Worker) fireLocked(changes map[int]change) {
+func (w *Worker) fireLocked(changes []change) {
 	var fired []*binding
-	for i := range changes {
-		for _, b := range w.byState[i] {
+	for _, c := range changes {
+		for _, b := range w.byState[c.idx] {
 			if !b.done && !slices.Contains(fired, b) && w.holdsLocked(b, changes) {
 				fired = append(fired, b)
 			}
@@ -292,7 +303,7 @@ func (w *Worker) fireLocked(changes map[int]change) {
 }
 
 // holdsLocked tells whether the changes of one update satisfy b.
-func (w *Worker) holdsLocked(b *binding, changes map[int]change) bool {
+func (w *Worker) holdsLocked(b *binding, changes []change) bool {
 	switch b.kind {
 	case bTime:
 		for k, i := range b.states {
@@ -302,11 +313,11 @@ func (w *Worker) holdsLocked(b *binding, changes map[int]change) bool {
 		}
 		return true
 	case bCtx:
-		c := changes[b.states[0]]
+		c, _ := findChange(changes, b.states[0])
 		return c.wasInactive(w.multi[b.states[0]])
 	}
 	for _, i := range b.states {
-		c, changed := changes[i]
+		c, changed := findChange(changes, i)
 		var ok bool
 		switch {
 		case !changed && b.kind == bWhen:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 )
 
 // Codec encodes and decodes message bodies for one connection. A Codec may
@@ -73,7 +74,7 @@ func (g *gobCodec) Decode(body []byte, v any) error {
 		}
 		// gob refused before reading (e.g. v is not a pointer): read the
 		// body anyway so its type descriptions are learnt.
-		if err2 := g.dec.Decode(nil); err2 != nil || g.r.len() > 0 {
+		if err2 := g.dec.DecodeValue(reflect.Value{}); err2 != nil || g.r.len() > 0 {
 			return fmt.Errorf("%w: %w", ErrDesync, err)
 		}
 		return err

@@ -23,5 +23,23 @@
 //   - Every wait that depends on a mutation uses a deadline ([Timeout]) and
 //     fails the test instead of hanging.
 //
+// Usage, for the local engine (a remote target dials its server in the
+// factory instead):
+//
+//	func TestSuite(t *testing.T) {
+//		machinetest.Run(t, func(t *testing.T, s am.Struct, names am.S) am.Api {
+//			m := am.New(context.Background(), s, nil)
+//			if err := m.VerifyStates(names); err != nil {
+//				t.Fatal(err)
+//			}
+//			t.Cleanup(func() { m.Dispose(); <-m.WhenDisposed() })
+//			return m
+//		})
+//	}
+//
+// Run is not safe to call from several goroutines on one *testing.T; targets
+// are used from the subtest's goroutine plus, where a scenario says so, one
+// helper goroutine that mutates concurrently with a wait.
+//
 // The package uses only the standard library and package testing.
 package machinetest

@@ -1,0 +1,118 @@
+package machine
+
+// Dispose disposes the machine asynchronously, so it's safe to call from a
+// handler; wait on WhenDisposed. A repeated call only logs.
+func (m *Machine) Dispose() {
+	if !m.disposing.CompareAndSwap(false, true) {
+		if m.logOn(LogDecisions) {
+			m.log(LogDecisions, "[dispose] already disposed")
+		}
+		return
+	}
+	go m.teardown()
+}
+
+// DisposeForce disposes the machine synchronously: disposal handlers have
+// run when it returns. WhenDisposed closes once the machine's own goroutines
+// have exited.
+func (m *Machine) DisposeForce() {
+	if !m.disposing.CompareAndSwap(false, true) {
+		return
+	}
+	m.teardown()
+}
+
+// WhenDisposed returns a channel closed once disposal has finished and every
+// goroutine the machine started has exited.
+func (m *Machine) WhenDisposed() <-chan struct{} {
+	return m.disposed
+}
+
+// RegisterDisposalHandler adds fn, run during disposal in registration
+// order.
+func (m *Machine) RegisterDisposalHandler(fn func()) {
+	if fn == nil {
+		return
+	}
+	m.disposeMu.Lock()
+	m.disposeHandlers = append(m.disposeHandlers, fn)
+	m.disposeMu.Unlock()
+}
+
+// onCtxDone disposes the machine when its context ends (U21 fixed: with or
+// without handlers).
+func (m *Machine) onCtxDone() {
+	if m.disposing.CompareAndSwap(false, true) {
+		m.teardown()
+	}
+}
+
+// teardown runs disposal once.
+func (m *Machine) teardown() {
+	m.mu.Lock()
+	m.Disposed.Store(true)
+	m.mu.Unlock()
+	for _, t := range m.tracerList() {
+		t.MachineDispose(m.ID)
+	}
+	if m.logOn(LogChanges) {
+		m.log(LogChanges, "[end] dispose")
+	}
+	if m.stopCtx != nil {
+		m.stopCtx()
+	}
+	ctxErr := m.Ctx.Err()
+	m.cancel()
+	if ctxErr == nil {
+		ctxErr = m.Ctx.Err()
+	}
+	m.setErrIfNil(ctxErr)
+	m.hmu.Lock()
+	m.unbound = true
+	m.hmu.Unlock()
+	m.rebindHandlers()
+	m.logger.Store(nil)
+	m.closeAllWaiters()
+	m.trMu.Lock()
+	var none []Tracer
+	m.tracers.Store(&none)
+	m.trMu.Unlock()
+	m.clockCleared.Store(true)
+	m.disposeMu.Lock()
+	hs := m.disposeHandlers
+	m.disposeHandlers = nil
+	m.disposeMu.Unlock()
+	for _, fn := range hs {
+		m.runDisposalHandler(fn)
+	}
+	if m.inHandler() {
+		// waiting for the machine's goroutines could mean waiting for this one
+		go m.finishTeardown()
+		return
+	}
+	m.finishTeardown()
+}
+
+// finishTeardown waits for the machine's goroutines, flushes the queue and
+// closes WhenDisposed.
+func (m *Machine) finishTeardown() {
+	m.wdStop()
+	m.bg.closeAndWait()
+	// flush what's queued if nobody drains
+	m.qmu.Lock()
+	var rest []queueItem
+	if !m.draining {
+		rest = append(rest, m.queue[m.qhead:]...)
+		m.queue, m.qhead = nil, 0
+	}
+	m.qmu.Unlock()
+	for i := range rest {
+		m.completeItem(&rest[i], Canceled)
+	}
+	close(m.disposed)
+}
+
+func (m *Machine) runDisposalHandler(fn func()) {
+	defer func() { _ = recover() }()
+	fn()
+}

@@ -1,0 +1,85 @@
+// Package machine is aRPC's state-machine engine, API-compatible with
+// asyncmachine-go v0.7 (import it as am and port code by changing the import
+// path).
+//
+// # Model
+//
+// A machine has a schema (Struct): named states with flags (Auto, Multi) and
+// relations to other states (Require, Add, Remove, After). Each state has a
+// uint64 tick; every activation or deactivation adds 1, so an odd tick means
+// active, and re-entering an active Multi state adds 2. The tick vector in
+// StateNames() order is the machine's Time: it never decreases, so it tells
+// exactly what changed. Exception is a built-in Multi state for errors.
+//
+// Mutations (Add, Remove, Set) name states. Each one becomes a Transition:
+// relations resolve the target states (Add implication is transitive, Require
+// filters, Remove blocks; the front of the list wins), handlers negotiate,
+// the ticks move, final handlers run, and Auto states may be added by a
+// follow-up mutation. The resolution is deterministic code over state
+// indexes and precomputed relation lists: no goroutines, no I/O, no
+// allocations on the common path. Names are mapped to indexes once, at the
+// API edge.
+//
+// # Handlers
+//
+// BindHandlers binds the methods of a struct by name: XEnter, XExit, XY,
+// XAny, AnyX and AnyAny negotiate (returning false cancels), XState and XEnd
+// run after the change. Methods are indexed by state once, at bind time, and
+// wrong signatures are reported then. Handlers are called directly, without
+// reflection, inline on the goroutine draining the queue, one at a time. A
+// panicking handler cancels its transition and activates Exception; the
+// machine keeps working. Handlers may read the machine (Is, Time, ...) and
+// mutate it: mutations from handlers are queued and return Queued.
+//
+// # Queue
+//
+// Mutations are queued. The caller that finds the queue idle drains it,
+// including whatever handlers queue meanwhile, and gets its own result;
+// others get Queued. Mutate queues a mutation and waits for its own result
+// even when another goroutine drains the queue; that's what a server calls
+// for remote mutations. Auto mutations, Exception recoveries and Eval
+// functions are prepended.
+//
+// # Waiting
+//
+// When, WhenNot, WhenTime, WhenTicks, WhenTicksEq, WhenArgs, WhenErr and
+// WhenQueueEnds return channels that are only ever closed: when the
+// condition holds, when their ctx ends, or on disposal. Bindings are indexed
+// by state, so a transition checks only the bindings of states whose ticks
+// moved, and channels close after the state lock is released. A ctx releases
+// its binding through context.AfterFunc, without a goroutine per waiter.
+// NewStateCtx returns a context canceled when the state goes inactive.
+//
+// # Handler timeout
+//
+// HandlerTimeout (100ms by default) bounds every handler call without a
+// goroutine hand-off. Each call records its start time and publishes an
+// invocation number; a single reusable timer per machine, armed lazily and
+// re-armed only while handlers run, checks the running call when it fires.
+// If the call is overdue, the timer's goroutine abandons it with a
+// compare-and-swap, finishes its transition as canceled ("by timeout": in
+// the final phase the states stay applied) and keeps draining the queue. The
+// handler itself keeps running (it can't be stopped); when it returns, its
+// goroutine sees its compare-and-swap fail, waits for the pass to end and
+// returns Canceled without touching the machine. The happy path costs a few
+// atomic operations and a clock read per handler, and no goroutine.
+//
+// # Concurrency
+//
+// All methods are safe for concurrent use. Reads (Is, Not, Any, Tick, Time,
+// Clock, String, ...) are lock-free: ticks are atomics guarded by a seqlock,
+// so a reader sees a consistent vector. Writers hold one mutex briefly and
+// never call user code under it. Tracers and loggers are called from the
+// goroutine that processes the queue and must not block. A Transition record
+// is reused for the next transition unless it was handed out (Transition,
+// Event.Transition, tracers), so records you obtain stay intact.
+//
+// # Lifecycle
+//
+// Dispose (asynchronous, safe from handlers) or DisposeForce tears the
+// machine down: its context is canceled, waiters are released, disposal
+// handlers run, and WhenDisposed closes once every goroutine the machine
+// started has exited. A machine whose parent context ends disposes itself.
+// The library never prints: logs go to an optional Logger, printf function
+// or *slog.Logger, and cost nothing when the level is LogNothing.
+package machine

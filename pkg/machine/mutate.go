@@ -1,0 +1,174 @@
+package machine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// runEval runs an Eval function unless its caller gave up.
+func (m *Machine) runEval(ev *evalItem) {
+	if !ev.state.CompareAndSwap(0, 1) {
+		return
+	}
+	defer close(ev.done)
+	defer func() {
+		if r := recover(); r != nil {
+			if !m.PanicToException {
+				panic(r)
+			}
+			m.AddErr(panicErr(r), nil)
+		}
+	}()
+	m.inUser.Add(1)
+	defer m.inUser.Add(-1)
+	ev.fn()
+}
+
+// inHandler tells whether the caller may be the goroutine draining this
+// machine's queue (then blocking on the queue would deadlock). The stack is
+// checked only while some machine code calls user code.
+func (m *Machine) inHandler() bool {
+	return m.inUser.Load() > 0 && onDrainerStack()
+}
+
+// ErrDisposed is returned by Mutate on a disposed machine.
+var ErrDisposed = errors.New("machine disposed")
+
+// ErrQueueFull is returned by Mutate when the queue holds QueueLimit items.
+var ErrQueueFull = errors.New("queue full")
+
+// Mutate queues a mutation and blocks until this very mutation has been
+// processed, even when another goroutine is draining the queue, returning its
+// own result. From the goroutine draining the queue (a handler, tracer or
+// Eval function) it returns Queued, nil at once. If ctx ends first it returns
+// Canceled, ctx.Err() (the item is dropped if it hasn't started). An unknown
+// state gives Canceled and an error wrapping ErrStateUnknown; a disposed
+// machine Canceled and ErrDisposed. Safe to call concurrently.
+func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A) (Result, error) {
+	if m.Disposed.Load() {
+		return Canceled, ErrDisposed
+	}
+	if typ < MutationAdd || typ > MutationSet {
+		return Canceled, fmt.Errorf("%w: mutation type %d", ErrInvalidArgs, typ)
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return Canceled, err
+	}
+	if states == nil {
+		states = S{}
+	}
+	sch := m.sch.Load()
+	if err := m.checkStates(sch, "", states); err != nil {
+		return Canceled, err
+	}
+	m.qmu.Lock()
+	qlen := len(m.queue) - m.qhead
+	if typ == MutationRemove && !m.draining && qlen == 0 && m.noneActive(sch, "", states) {
+		m.qmu.Unlock()
+		return Executed, nil
+	}
+	if m.QueueLimit > 0 && qlen >= m.QueueLimit {
+		m.qmu.Unlock()
+		return Canceled, ErrQueueFull
+	}
+	it := queueItem{typ: typ, states: states, args: args}
+	if !m.draining {
+		id := m.pushLocked(it)
+		m.draining = true
+		m.qmu.Unlock()
+		return m.process(id), nil
+	}
+	if m.inHandler() {
+		m.pushLocked(it)
+		m.qmu.Unlock()
+		return Queued, nil
+	}
+	done := make(chan Result, 1)
+	it.done = done
+	id := m.pushLocked(it)
+	m.qmu.Unlock()
+	if m.logOn(LogOps) {
+		m.log(LogOps, "[queue:%s] %s", typ, j(states))
+	}
+	select {
+	case res := <-done:
+		return res, nil
+	case <-ctx.Done():
+		m.qmu.Lock()
+		m.removeLocked(id)
+		m.qmu.Unlock()
+		return Canceled, ctx.Err()
+	}
+}
+
+// Eval runs fn on the queue, prepended before other mutations, and returns
+// true once it ran. It returns false when HandlerTimeout/2 elapses first (fn
+// will then never run), when m.Ctx or ctx (nil means Background) ends, or
+// when called from a handler (fn doesn't run). An empty source panics. Safe
+// to call concurrently.
+func (m *Machine) Eval(source string, fn func(), ctx context.Context) bool {
+	if source == "" {
+		panic("error: source of eval is required")
+	}
+	if m.Disposed.Load() || fn == nil {
+		return false
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if m.inHandler() {
+		if m.logOn(LogOps) {
+			m.log(LogOps, "[eval] %s: no Eval() within a handler", source)
+		}
+		return false
+	}
+	ev := &evalItem{fn: fn, source: source, done: make(chan struct{})}
+	m.qmu.Lock()
+	m.prependLocked(queueItem{typ: MutationEval, eval: ev, ctx: ctx})
+	idle := !m.draining
+	if idle {
+		m.draining = true
+	}
+	m.qmu.Unlock()
+	if idle {
+		m.process(0)
+	}
+	select {
+	case <-ev.done:
+		return true
+	default:
+	}
+	to := m.HandlerTimeout / 2
+	var timeout <-chan time.Time
+	if to > 0 {
+		tm := time.NewTimer(to)
+		defer tm.Stop()
+		timeout = tm.C
+	}
+	giveUp := func() bool {
+		if ev.state.CompareAndSwap(0, 2) {
+			return false
+		}
+		select {
+		case <-ev.done:
+			return true
+		default:
+			return false
+		}
+	}
+	select {
+	case <-ev.done:
+		return true
+	case <-timeout:
+		return giveUp()
+	case <-m.Ctx.Done():
+		return giveUp()
+	case <-ctx.Done():
+		return giveUp()
+	}
+}

@@ -1,0 +1,57 @@
+package rpc_test
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+
+	am "github.com/arpc-go/arpc/pkg/machine"
+	"github.com/arpc-go/arpc/pkg/machine/machinetest"
+	"github.com/arpc-go/arpc/pkg/rpc"
+	"github.com/arpc-go/arpc/pkg/rpc/rpctest"
+)
+
+// TestWorkerBehaviour runs the engine's read-and-wait suite against a Worker:
+// every read and wait of am.Api behaves on the mirror as on the machine.
+func TestWorkerBehaviour(t *testing.T) {
+	t.Run("tcp", func(t *testing.T) {
+		machinetest.Run(t, func(t *testing.T, s am.Struct, names am.S) am.Api {
+			source := newSource(t, s, names)
+			srv := rpctest.NewServer(t, source)
+			return rpctest.NewClient(t, srv, "suite", s, names).Worker
+		})
+	})
+	t.Run("pipe", func(t *testing.T) {
+		machinetest.Run(t, func(t *testing.T, s am.Struct, names am.S) am.Api {
+			source := newSource(t, s, names)
+			srv := rpctest.NewServer(t, source)
+			var wg sync.WaitGroup
+			t.Cleanup(wg.Wait)
+			dial := func(ctx context.Context, _ string) (net.Conn, error) {
+				a, b := net.Pipe()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_ = srv.ServeConn(context.Background(), b)
+				}()
+				return a, nil
+			}
+			return rpctest.NewClient(t, srv, "suite", s, names, rpc.WithDialer(dial)).Worker
+		})
+	})
+}
+
+// newSource builds a verified machine without handlers, disposed at cleanup.
+func newSource(t testing.TB, s am.Struct, names am.S) *am.Machine {
+	t.Helper()
+	m := am.New(context.Background(), s, nil)
+	if err := m.VerifyStates(names); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m.Dispose()
+		<-m.WhenDisposed()
+	})
+	return m
+}

@@ -1,0 +1,203 @@
+package rpc2
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Call is an outgoing call made with Conn.Go. When it completes, Error is set
+// (nil on success, when Reply holds the result) and the Call is sent on Done.
+type Call struct {
+	Method Method // the method called
+	Args   any    // the arguments, as passed to Go
+	Reply  any    // the reply target, as passed to Go
+	Error  error  // set when the call completes
+	Done   chan *Call
+
+	seq  uint64
+	stop func() bool // stops the context watcher of a Go call
+}
+
+// complete delivers the call without blocking (Done must have room).
+func (call *Call) complete() {
+	select {
+	case call.Done <- call:
+	default:
+	}
+}
+
+var callPool = sync.Pool{New: func() any { return &Call{Done: make(chan *Call, 1)} }}
+
+func putCall(call *Call) {
+	call.Args, call.Reply, call.Error, call.seq = nil, nil, nil, 0
+	callPool.Put(call)
+}
+
+var errMethod0 = fmt.Errorf("%w: method 0", ErrInvalid)
+
+// register assigns call a sequence number and adds it to the pending table.
+func (c *Conn) register(call *Call) error {
+	c.pmu.Lock()
+	if c.pclosed {
+		c.pmu.Unlock()
+		return c.Err()
+	}
+	c.seq++
+	call.seq = c.seq
+	c.pending[call.seq] = call
+	c.pmu.Unlock()
+	return nil
+}
+
+// takePending removes and returns the pending call for seq (nil if there is
+// none). The caller then owns the call and must complete it.
+func (c *Conn) takePending(seq uint64) *Call {
+	c.pmu.Lock()
+	call := c.pending[seq]
+	if call == nil {
+		c.pmu.Unlock()
+		return nil
+	}
+	delete(c.pending, seq)
+	stop := call.stop
+	call.stop = nil
+	c.pmu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	return call
+}
+
+// failPending fails every pending call with err and refuses new ones.
+func (c *Conn) failPending(err error) {
+	c.pmu.Lock()
+	calls := c.pending
+	c.pending = nil
+	c.pclosed = true
+	c.pmu.Unlock()
+	for _, call := range calls {
+		if call.stop != nil {
+			call.stop()
+			call.stop = nil
+		}
+		call.Error = err
+		call.complete()
+	}
+}
+
+// Call calls method m on the peer with args and waits for the reply, which
+// it decodes into reply (a pointer, or nil to discard it). It returns the
+// remote handler's error as an *Error, ErrEncode/ErrTooLarge for arguments
+// that cannot be sent (nothing is sent then), ErrDecode for a reply that
+// cannot be decoded, ctx's error if ctx ends first (the call is forgotten at
+// once; a late reply is discarded), or the connection's end error. Safe for
+// concurrent use.
+func (c *Conn) Call(ctx context.Context, m Method, args, reply any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if m == 0 {
+		return errMethod0
+	}
+	call := callPool.Get().(*Call)
+	call.Method, call.Args, call.Reply = m, args, reply
+	if err := c.register(call); err != nil {
+		putCall(call)
+		return err
+	}
+	if err := c.send(ctx, kindRequest, call.seq, m, args, false); err != nil {
+		if c.takePending(call.seq) == nil {
+			<-call.Done // completed by someone else: consume it
+		}
+		putCall(call)
+		return err
+	}
+	select {
+	case <-call.Done:
+	case <-ctx.Done():
+		if c.takePending(call.seq) != nil {
+			putCall(call)
+			return ctx.Err()
+		}
+		<-call.Done // the reply is being delivered
+	}
+	err := call.Error
+	putCall(call)
+	return err
+}
+
+// Go calls method m on the peer asynchronously and returns the Call at once.
+// The Call is sent on done when it completes (with Error set as for Call,
+// including ctx's error if ctx ends first). If done is nil, a channel with
+// room for one is allocated. done must be buffered, with room for every call
+// that may complete while nobody receives (rpc2 never blocks delivering; a
+// completion that does not fit is dropped). An unbuffered done makes Go
+// return a Call with an ErrInvalid Error that is never sent on done.
+// Safe for concurrent use.
+func (c *Conn) Go(ctx context.Context, m Method, args, reply any, done chan *Call) *Call {
+	call := &Call{Method: m, Args: args, Reply: reply, Done: done}
+	switch {
+	case done == nil:
+		call.Done = make(chan *Call, 1)
+	case cap(done) == 0:
+		call.Error = fmt.Errorf("%w: Go with an unbuffered done channel", ErrInvalid)
+		return call
+	}
+	if err := ctx.Err(); err != nil {
+		call.Error = err
+		call.complete()
+		return call
+	}
+	if m == 0 {
+		call.Error = errMethod0
+		call.complete()
+		return call
+	}
+	if err := c.register(call); err != nil {
+		call.Error = err
+		call.complete()
+		return call
+	}
+	if err := c.send(ctx, kindRequest, call.seq, m, args, false); err != nil {
+		if c.takePending(call.seq) != nil {
+			call.Error = err
+			call.complete()
+		}
+		return call
+	}
+	if ctx.Done() != nil {
+		seq := call.seq
+		stop := context.AfterFunc(ctx, func() {
+			if c.takePending(seq) != nil {
+				call.Error = ctx.Err()
+				call.complete()
+			}
+		})
+		c.pmu.Lock()
+		if c.pending[seq] == call {
+			call.stop = stop
+			stop = nil
+		}
+		c.pmu.Unlock()
+		if stop != nil {
+			stop()
+		}
+	}
+	return call
+}
+
+// Notify sends a one-way message for method m to the peer: no reply, and the
+// peer's handler error is only logged there. It returns once the message has
+// been handed to the transport, or with ErrEncode/ErrTooLarge (nothing sent),
+// ctx's error, or the connection's end error. Notifications of an Ordered
+// method are handled in the order they were sent. Safe for concurrent use.
+func (c *Conn) Notify(ctx context.Context, m Method, args any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if m == 0 {
+		return errMethod0
+	}
+	return c.send(ctx, kindNotify, 0, m, args, true)
+}

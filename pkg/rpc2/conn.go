@@ -1,0 +1,349 @@
+package rpc2
+
+import (
+	"context"
+	"encoding"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// Conn is one end of an rpc2 connection. Both ends are equal: each can Call,
+// Go and Notify the other and serve the other's requests with the handlers of
+// its Registry. Handlers receive the Conn, so they can call back.
+//
+// All methods are safe for concurrent use. A Conn serves from NewConn (or
+// Server.ServeConn) until Close, a transport failure, or a protocol violation
+// by the peer; then Done is closed and Err tells why.
+type Conn struct {
+	nc     net.Conn
+	reg    *Registry
+	cfg    *config
+	codec  Codec
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	fr *frameReader // owned by the read loop
+
+	// Write side, see send.go.
+	wmu      sync.Mutex
+	wbuf     []byte // frames waiting to be written
+	wspare   []byte // the other half of the double buffer
+	flushing bool   // a goroutine is writing; it writes wbuf before it stops
+	werr     error  // sticky: the write side has failed or the conn has ended
+	wwait    chan struct{}
+	appended uint64 // bytes ever appended to wbuf
+	written  uint64 // bytes handed to nc.Write
+
+	// Pending outgoing calls, see call.go.
+	pmu     sync.Mutex
+	seq     uint64
+	pending map[uint64]*Call
+	pclosed bool
+
+	// Dispatch of incoming requests, see dispatch.go.
+	sem      chan struct{} // one token per running non-ordered worker
+	queue    chan *request // requests waiting for a worker
+	orderedQ chan *request // created by the read loop on first use
+	ready    chan struct{} // closed when handlers may run (after OnConnect)
+	inflight atomic.Int64  // requests read and not yet answered
+	draining atomic.Bool   // server shutdown: refuse new requests
+	drainErr error
+	wg       sync.WaitGroup // workers, ordered worker, context watcher
+
+	endOnce sync.Once
+	emu     sync.Mutex
+	err     error
+	done    chan struct{}
+
+	vmu    sync.Mutex
+	values map[any]any
+}
+
+// NewConn starts serving nc at once and returns the Conn; it owns nc from now
+// on and closes it when the Conn ends. r holds the handlers for the peer's
+// requests; it may be nil (every request then gets a CodeUnknownMethod
+// error). Server-only options (WithOnConnect, WithOnDisconnect) are ignored.
+// If an option is invalid (or nc is nil) the returned Conn has already ended
+// with an error wrapping ErrInvalid.
+func NewConn(nc net.Conn, r *Registry, opts ...Option) *Conn {
+	cfg, err := newConfig(opts)
+	return newConn(context.Background(), nc, r, cfg, err, false)
+}
+
+func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr error, gated bool) *Conn {
+	c := &Conn{
+		nc:      nc,
+		reg:     r,
+		cfg:     cfg,
+		log:     cfg.log,
+		pending: make(map[uint64]*Call),
+		ready:   make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(base)
+	if cfgErr == nil && nc == nil {
+		cfgErr = fmt.Errorf("%w: nil net.Conn", ErrInvalid)
+	}
+	if cfgErr != nil {
+		c.fail(cfgErr)
+		close(c.ready)
+		close(c.done)
+		return c
+	}
+	c.codec = cfg.newCodec()
+	c.fr = newFrameReader(nc, cfg.maxMessage)
+	c.sem = make(chan struct{}, cfg.maxConcurrency)
+	c.queue = make(chan *request, cfg.queueLen)
+	if !gated {
+		close(c.ready)
+	}
+	if base.Done() != nil {
+		c.wg.Add(1)
+		go c.watch(base)
+	}
+	go c.readLoop()
+	return c
+}
+
+// watch ends the connection when its parent context ends.
+func (c *Conn) watch(base context.Context) {
+	defer c.wg.Done()
+	<-c.ctx.Done()
+	if err := base.Err(); err != nil {
+		c.fail(fmt.Errorf("%w: %w", ErrClosed, context.Cause(base)))
+	}
+}
+
+// open lets handlers run (used by the Server after OnConnect).
+func (c *Conn) open() {
+	select {
+	case <-c.ready:
+	default:
+		close(c.ready)
+	}
+}
+
+// readLoop reads and routes frames until the connection ends, then waits for
+// the connection's other goroutines and closes done.
+func (c *Conn) readLoop() {
+	err := c.readFrames()
+	c.fail(lostError(err))
+	c.wg.Wait()
+	close(c.done)
+}
+
+func (c *Conn) readFrames() error {
+	for {
+		p, err := c.fr.next()
+		if err != nil {
+			return err
+		}
+		f, err := parseFrame(p)
+		if err != nil {
+			return err
+		}
+		switch f.kind {
+		case kindRequest, kindNotify:
+			err = c.handleRequest(f)
+		case kindReply:
+			err = c.handleReply(f)
+		case kindError:
+			c.handleError(f)
+		case kindReset:
+			c.codec.ResetDecoder()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Conn) handleRequest(f frame) error {
+	c.inflight.Add(1)
+	h := c.reg.lookup(f.method)
+	var (
+		args any
+		code Code
+		msg  string
+	)
+	switch {
+	case h == nil:
+		code, msg = CodeUnknownMethod, fmt.Sprintf("method %d", f.method)
+	case c.draining.Load():
+		code, msg = CodeUnavailable, "shutting down"
+	default:
+		args = h.newArgs()
+	}
+	if err, fatal := c.decodeBody(f, args); err != nil {
+		if fatal {
+			return err
+		}
+		if code == 0 {
+			code, msg = CodeBadRequest, fmt.Sprintf("%s: %v", h.name, err)
+		}
+	}
+	if f.kind == kindNotify && code != 0 {
+		c.log.Debug("rpc2: notification dropped", "method", f.method, "code", code, "reason", msg)
+		c.doneRequest()
+		return nil
+	}
+	r := requestPool.Get().(*request)
+	r.seq = f.seq
+	if code != 0 {
+		r.code, r.msg = code, msg
+	} else {
+		r.h, r.args = h, args
+	}
+	c.dispatch(r)
+	return nil
+}
+
+func (c *Conn) handleReply(f frame) error {
+	call := c.takePending(f.seq)
+	var target any
+	if call != nil {
+		target = call.Reply
+	}
+	err, fatal := c.decodeBody(f, target)
+	if call != nil {
+		call.Error = err
+		call.complete()
+	}
+	if fatal {
+		return err
+	}
+	return nil
+}
+
+func (c *Conn) handleError(f frame) {
+	if call := c.takePending(f.seq); call != nil {
+		call.Error = &Error{Code: Code(f.code), Message: string(f.body)}
+		call.complete()
+	}
+}
+
+// decodeBody decodes f's body into v (nil: discard). fatal reports that the
+// codec's stream state is lost. Errors wrap ErrDecode.
+func (c *Conn) decodeBody(f frame, v any) (err error, fatal bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			err, fatal = fmt.Errorf("%w: %w: panic: %v", ErrDecode, ErrDesync, p), !f.raw
+		}
+	}()
+	if f.raw {
+		if v == nil {
+			return nil, false
+		}
+		u, ok := v.(encoding.BinaryUnmarshaler)
+		if !ok {
+			return fmt.Errorf("%w: raw body for %T, which is not an encoding.BinaryUnmarshaler", ErrDecode, v), false
+		}
+		if err := u.UnmarshalBinary(f.body); err != nil {
+			return fmt.Errorf("%w: %w", ErrDecode, err), false
+		}
+		return nil, false
+	}
+	if len(f.body) == 0 {
+		return nil, false
+	}
+	if err := c.codec.Decode(f.body, v); err != nil {
+		return fmt.Errorf("%w: %w", ErrDecode, err), errors.Is(err, ErrDesync)
+	}
+	return nil, false
+}
+
+// fail ends the connection with err (the first call wins): it records err,
+// cancels the context, closes the transport and fails every pending call.
+// It does not wait for goroutines.
+func (c *Conn) fail(err error) {
+	c.endOnce.Do(func() {
+		c.emu.Lock()
+		c.err = err
+		c.emu.Unlock()
+		c.wmu.Lock()
+		if c.werr == nil {
+			c.werr = err
+		}
+		if c.wwait != nil {
+			close(c.wwait)
+			c.wwait = nil
+		}
+		c.wmu.Unlock()
+		c.cancel()
+		if c.nc != nil {
+			_ = c.nc.Close()
+		}
+		c.failPending(err)
+		if !errors.Is(err, ErrInvalid) {
+			c.log.Debug("rpc2: connection ended", "remote", c.RemoteAddr(), "err", err)
+		}
+	})
+}
+
+// Close ends the connection: pending calls fail with ErrClosed, handlers'
+// contexts are canceled, the transport is closed. It returns once all the
+// connection's goroutines have exited, so it must not be called from one of
+// this connection's handlers (that would wait for itself); a handler that
+// wants to end its connection can return and let the caller close it, or
+// call Close from a new goroutine. Close is idempotent and always returns nil.
+func (c *Conn) Close() error {
+	c.fail(ErrClosed)
+	<-c.done
+	return nil
+}
+
+// Done returns a channel that is closed when the connection has ended and all
+// its goroutines have exited.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended, or nil while it is running: ErrClosed
+// after a local Close; an error wrapping ErrConnLost and the cause (io.EOF,
+// ErrTooLarge, ErrDecode, ErrProtocol, a transport error) otherwise.
+func (c *Conn) Err() error {
+	c.emu.Lock()
+	defer c.emu.Unlock()
+	return c.err
+}
+
+// Context returns a context that is canceled when the connection ends.
+// Handlers receive it (or a context derived from it).
+func (c *Conn) Context() context.Context { return c.ctx }
+
+// SetValue stores val under key in the connection's value map (for example a
+// session). Safe for concurrent use.
+func (c *Conn) SetValue(key, val any) {
+	c.vmu.Lock()
+	if c.values == nil {
+		c.values = make(map[any]any)
+	}
+	c.values[key] = val
+	c.vmu.Unlock()
+}
+
+// Value returns the value stored under key by SetValue, or nil.
+func (c *Conn) Value(key any) any {
+	c.vmu.Lock()
+	defer c.vmu.Unlock()
+	return c.values[key]
+}
+
+// RemoteAddr returns the transport's remote address (nil if there is none).
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.nc == nil {
+		return nil
+	}
+	return c.nc.RemoteAddr()
+}
+
+// LocalAddr returns the transport's local address (nil if there is none).
+func (c *Conn) LocalAddr() net.Addr {
+	if c.nc == nil {
+		return nil
+	}
+	return c.nc.LocalAddr()
+}

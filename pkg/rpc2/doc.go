@@ -1,0 +1,44 @@
+// Package rpc2 is a bidirectional RPC layer: over one connection both ends
+// call and serve each other. It is the transport under aRPC, where the client
+// sends mutations and the server pushes clock updates back on the same
+// connection.
+//
+// A [Conn] wraps a net.Conn (from either side: dialled or accepted). Handlers
+// live in a [Registry], identified by a small [Method] number, and receive the
+// Conn, so a handler may call the peer back, also synchronously, without
+// deadlock: replies are read by the connection's read loop, which never runs
+// handlers itself. Outgoing traffic is [Conn.Call] (wait for the reply),
+// [Conn.Go] (asynchronous) and [Conn.Notify] (one way). Every blocking call
+// takes a context.Context first; a canceled call is forgotten at once.
+//
+// A [Server] serves one Registry on many connections, with connect and
+// disconnect hooks and a graceful [Server.Shutdown].
+//
+// # Wire format
+//
+// Each message is one length-prefixed frame whose length is checked against a
+// limit ([WithMaxMessageSize], 4 MiB by default) before anything is allocated
+// or decoded. Bodies are encoded by a [Codec] (gob by default, one stream per
+// direction so types are described once per connection); values that
+// implement encoding.BinaryAppender or encoding.BinaryMarshaler skip the
+// codec and travel as raw bytes. PROTOCOL.md in the repository root
+// ("Layer 1") specifies frames, fields, errors, ordering and shutdown.
+//
+// # Errors
+//
+// What a remote handler returns arrives as an [*Error] with a [Code] and a
+// message (use errors.As). Local conditions are sentinels: [ErrClosed],
+// [ErrConnLost] (wrapping the cause), [ErrTooLarge], [ErrEncode], [ErrDecode],
+// [ErrProtocol], [ErrServerClosed], [ErrInvalid].
+//
+// # Concurrency and bounds
+//
+// Non-ordered handlers run on up to [WithMaxConcurrency] goroutines per
+// connection; further requests wait in a queue of [WithQueueLen]; when that is
+// full the read loop stops reading (backpressure). Handlers registered with
+// [Ordered] run one at a time, in arrival order, on a per-connection worker.
+// Writes are coalesced: whoever finds the connection idle writes everything
+// queued meanwhile by concurrent senders in one write. A handler panic becomes
+// a [CodeInternal] error reply; a hostile peer can make its connection end
+// with an error, never the process panic.
+package rpc2

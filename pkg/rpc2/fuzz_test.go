@@ -1,0 +1,85 @@
+package rpc2
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// FuzzDecode feeds arbitrary bytes to a Conn as the peer's stream, with
+// calls pending and handlers of each dispatch kind registered. Whatever the
+// input, the Conn must not panic, must end with an error once the stream
+// ends, and must complete every pending call.
+func FuzzDecode(f *testing.F) {
+	for _, seed := range fuzzSeeds(f) {
+		f.Add(seed)
+	}
+	reg := testRegistry(f)
+	if err := HandleFunc(reg, 20, "ordered", func(_ context.Context, _ *Conn, a *binMsg, r *Reply) error {
+		r.C = int(a.V)
+		return nil
+	}, Ordered()); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fc := newFakeConn(data)
+		c := NewConn(fc, reg, WithMaxMessageSize(1<<16), WithMaxConcurrency(2), WithQueueLen(2))
+		ctx := context.Background()
+		calls := []*Call{
+			c.Go(ctx, mAdd, &Args{1, 2}, new(Reply), nil),
+			c.Go(ctx, mBin, binMsg{3}, new(binMsg), nil),
+			c.Go(ctx, mEcho, "x", nil, nil),
+		}
+		close(fc.start)
+		select {
+		case <-c.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("connection did not end at the end of the stream")
+		}
+		if c.Err() == nil || !errors.Is(c.Err(), ErrConnLost) {
+			t.Fatalf("Err = %v, want ErrConnLost", c.Err())
+		}
+		for i, call := range calls {
+			select {
+			case <-call.Done:
+			default:
+				t.Fatalf("call %d not completed", i)
+			}
+		}
+		_ = c.Close()
+	})
+}
+
+// fuzzSeeds returns valid and near-valid streams.
+func fuzzSeeds(t testing.TB) [][]byte {
+	valid := buildFrames(t,
+		testFrame{kind: kindRequest, seq: 1, method: mAdd, body: &Args{1, 2}},
+		testFrame{kind: kindReply, seq: 1, body: &Reply{C: 3}},
+		testFrame{kind: kindReply, seq: 2, body: rawBody{6}},
+		testFrame{kind: kindError, seq: 3, body: errBody{CodeApplication, "nope"}},
+		testFrame{kind: kindNotify, method: 20, body: rawBody{7}},
+		testFrame{kind: kindRequest, seq: 2, method: mEcho, body: "hello"},
+		testFrame{kind: kindRequest, seq: 3, method: mRefl, body: &Args{3, 4}},
+		testFrame{kind: kindReset},
+		testFrame{kind: kindRequest, seq: 4, method: mAdd, body: &Args{5, 6}},
+		testFrame{kind: kindRequest, seq: 5, method: 99, body: &Args{5, 6}},
+		testFrame{kind: kindRequest, seq: 6, method: mPanic, body: &Args{}},
+	)
+	mismatch := buildFrames(t,
+		testFrame{kind: kindRequest, seq: 1, method: mAdd, body: "not args"},
+		testFrame{kind: kindReply, seq: 1, body: "not a reply"},
+		testFrame{kind: kindRequest, seq: 2, method: mAdd, body: &Args{1, 1}},
+	)
+	return [][]byte{
+		valid,
+		mismatch,
+		valid[:len(valid)/2],
+		{},
+		{0},
+		{0xff, 0xff, 0xff, 0xff, 0x0f},
+		{2, byte(kindReset), 0},
+		{3, byte(kindRequest), 1, 1},
+		{5, byte(kindRequest) | flagRaw, 1, 1, 0x80, 0x80},
+	}
+}

@@ -1,0 +1,192 @@
+package rpc2
+
+import (
+	"context"
+	"encoding"
+	"encoding/binary"
+	"fmt"
+	"reflect"
+)
+
+// writeBufLimit bounds the bytes queued for writing; senders wait for the
+// writer below it (backpressure on a peer that does not read).
+const writeBufLimit = 1 << 20
+
+// errBody is the body of an error frame.
+type errBody struct {
+	code Code
+	msg  string
+}
+
+// send encodes one frame into the write buffer and makes sure it is written:
+// if no goroutine is writing, the caller becomes the writer and writes
+// everything queued (coalescing the frames of concurrent senders into one
+// write); otherwise the current writer will write it. With wait, send returns
+// only after the frame has been handed to the transport. ctx bounds only the
+// waits (backpressure, wait).
+//
+// Encoding happens under the write lock, so frames reach the codec in stream
+// order. If encoding fails (or the frame is too large) nothing of the frame
+// is kept and, if the codec was used, a reset frame tells the peer to start a
+// fresh decoder, as the encoder is reset too.
+func (c *Conn) send(ctx context.Context, k kind, seq uint64, m Method, body any, wait bool) error {
+	c.wmu.Lock()
+	for c.werr == nil && len(c.wbuf) >= writeBufLimit {
+		if err := c.waitWriteLocked(ctx); err != nil {
+			c.wmu.Unlock()
+			return err
+		}
+	}
+	if err := c.werr; err != nil {
+		c.wmu.Unlock()
+		return err
+	}
+	start := len(c.wbuf)
+	b := append(c.wbuf, 0, 0, 0, 0, 0) // room for the length, see sealFrame
+	hdr := len(b)
+	b = appendHeader(b, k, seq, m)
+	b, raw, codecUsed, err := c.appendBody(b, body)
+	if err == nil {
+		if n := len(b) - start - lenReserve; n > c.cfg.maxMessage {
+			err = fmt.Errorf("%w: message of %d bytes exceeds the limit of %d bytes", ErrTooLarge, n, c.cfg.maxMessage)
+		}
+	}
+	if err != nil {
+		b = b[:start]
+		if codecUsed {
+			c.codec.ResetEncoder()
+			b = append(b, 1, byte(kindReset))
+			c.appended += 2
+		}
+		c.wbuf = b
+		c.wmu.Unlock()
+		return err
+	}
+	if raw {
+		b[hdr] |= flagRaw
+	}
+	b = sealFrame(b, start)
+	c.appended += uint64(len(b) - start)
+	c.wbuf = b
+	end := c.appended
+	var werr error
+	if !c.flushing {
+		c.flushing = true
+		werr = c.flushLocked()
+	} else if wait {
+		for c.written < end && c.werr == nil {
+			if err := c.waitWriteLocked(ctx); err != nil {
+				c.wmu.Unlock()
+				return err
+			}
+		}
+	}
+	if c.written < end && c.werr != nil {
+		err = c.werr
+	}
+	c.wmu.Unlock()
+	if werr != nil {
+		c.fail(werr)
+	}
+	return err
+}
+
+// flushLocked writes wbuf until it is empty, releasing the lock around each
+// write. It is called with wmu held and flushing set, and clears flushing. It
+// returns the error the connection must fail with, if a write failed.
+func (c *Conn) flushLocked() error {
+	var failErr error
+	for len(c.wbuf) > 0 && c.werr == nil {
+		buf := c.wbuf
+		c.wbuf, c.wspare = c.wspare[:0], nil
+		c.wmu.Unlock()
+		_, err := c.nc.Write(buf)
+		c.wmu.Lock()
+		c.written += uint64(len(buf))
+		if cap(buf) <= keepBufLimit {
+			c.wspare = buf[:0]
+		}
+		if err != nil && c.werr == nil {
+			if end := c.Err(); end != nil {
+				c.werr = end
+			} else {
+				c.werr = lostError(err)
+				failErr = c.werr
+			}
+		}
+		if c.wwait != nil {
+			close(c.wwait)
+			c.wwait = nil
+		}
+	}
+	c.flushing = false
+	return failErr
+}
+
+// waitWriteLocked waits (unlocking wmu meanwhile) until the writer has
+// finished one write or the connection ends. It returns with wmu held unless
+// it returns ctx's error.
+func (c *Conn) waitWriteLocked(ctx context.Context) error {
+	if c.wwait == nil {
+		c.wwait = make(chan struct{})
+	}
+	ch := c.wwait
+	c.wmu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	c.wmu.Lock()
+	return nil
+}
+
+// appendBody appends the body for v: nothing for nil, raw bytes for binary
+// marshalers, else the codec's encoding. codecUsed reports whether the codec
+// was involved (and so may need a reset after a failure).
+func (c *Conn) appendBody(b []byte, v any) (out []byte, raw, codecUsed bool, err error) {
+	if isNil(v) {
+		return b, false, false, nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = b, fmt.Errorf("%w: %T: panic: %v", ErrEncode, v, p)
+		}
+	}()
+	switch x := v.(type) {
+	case errBody:
+		out = binary.AppendUvarint(b, uint64(x.code))
+		return append(out, x.msg...), false, false, nil
+	case encoding.BinaryAppender:
+		out, err = x.AppendBinary(b)
+		raw = true
+	case encoding.BinaryMarshaler:
+		var p []byte
+		p, err = x.MarshalBinary()
+		out, raw = append(b, p...), true
+	default:
+		codecUsed = true
+		out, err = c.codec.Encode(b, v)
+	}
+	if err != nil {
+		return b, false, codecUsed, fmt.Errorf("%w: %T: %w", ErrEncode, v, err)
+	}
+	return out, raw, codecUsed, nil
+}
+
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
+
+// sendError sends an error reply for seq. The message is cut to fit the
+// frame limit.
+func (c *Conn) sendError(seq uint64, code Code, msg string) error {
+	if limit := min(c.cfg.maxMessage-32, 64<<10); len(msg) > limit {
+		msg = msg[:limit]
+	}
+	return c.send(c.ctx, kindError, seq, 0, errBody{code, msg}, false)
+}

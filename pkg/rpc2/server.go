@@ -1,0 +1,249 @@
+package rpc2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// Server serves the handlers of one Registry on any number of connections,
+// accepted from listeners (Serve) or handed over (ServeConn). Every
+// connection is a full Conn: its handlers may call the peer back.
+//
+// All methods are safe for concurrent use. A Server is stopped by Shutdown
+// (graceful) or Close; it cannot be restarted.
+type Server struct {
+	reg    *Registry
+	cfg    *config
+	cfgErr error
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[*Conn]struct{}
+	wg        sync.WaitGroup // one per served connection, until OnDisconnect returned
+}
+
+// errShutdown is the end error of connections closed by Shutdown or Close.
+var errShutdown = fmt.Errorf("%w: %w", ErrClosed, ErrServerClosed)
+
+// NewServer returns a Server for the handlers in r (nil: no handlers). The
+// options apply to every connection; WithOnConnect and WithOnDisconnect set
+// the connection hooks. An invalid option is reported by Serve and ServeConn.
+func NewServer(r *Registry, opts ...Option) *Server {
+	cfg, err := newConfig(opts)
+	return &Server{
+		reg:       r,
+		cfg:       cfg,
+		cfgErr:    err,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*Conn]struct{}),
+	}
+}
+
+// Serve accepts connections on lis and serves each on its own goroutine until
+// Shutdown or Close (then it returns ErrServerClosed), until ctx ends (then it
+// closes lis, ends the connections it accepted, waits for them and returns
+// ctx's error), or until Accept fails for good (then it returns that error;
+// the connections already accepted keep running until Shutdown or Close).
+// Connection contexts derive from ctx. Serve closes lis before returning.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	if s.cfgErr != nil {
+		_ = lis.Close()
+		return s.cfgErr
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = lis.Close()
+		return ErrServerClosed
+	}
+	s.listeners[lis] = struct{}{}
+	s.mu.Unlock()
+
+	var mine sync.WaitGroup // this Serve's connections
+	stopped, watched := make(chan struct{}), make(chan struct{})
+	go func() { // close lis when ctx ends
+		defer close(watched)
+		select {
+		case <-ctx.Done():
+			_ = lis.Close()
+		case <-stopped:
+		}
+	}()
+	defer func() {
+		close(stopped)
+		<-watched
+		_ = lis.Close()
+		s.mu.Lock()
+		delete(s.listeners, lis)
+		s.mu.Unlock()
+	}()
+
+	var delay time.Duration
+	for {
+		nc, err := lis.Accept()
+		if err != nil {
+			switch {
+			case s.isClosed():
+				return ErrServerClosed
+			case ctx.Err() != nil:
+				mine.Wait()
+				return ctx.Err()
+			case retryable(err):
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.cfg.log.Warn("rpc2: accept failed; retrying", "err", err, "delay", delay)
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+				}
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c, err := s.track(ctx, nc)
+		if err != nil {
+			return err
+		}
+		mine.Add(1)
+		go func() {
+			defer mine.Done()
+			_ = s.run(c)
+		}()
+	}
+}
+
+func retryable(err error) bool {
+	if errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	var te interface{ Temporary() bool }
+	var ne net.Error
+	return (errors.As(err, &ne) && ne.Timeout()) || (errors.As(err, &te) && te.Temporary())
+}
+
+// ServeConn serves one connection and returns when it has ended (after the
+// OnDisconnect hook), with the connection's end error. Its context derives
+// from ctx: canceling ctx ends the connection. After Shutdown or Close it
+// closes nc and returns ErrServerClosed.
+func (s *Server) ServeConn(ctx context.Context, nc net.Conn) error {
+	if s.cfgErr != nil {
+		_ = nc.Close()
+		return s.cfgErr
+	}
+	c, err := s.track(ctx, nc)
+	if err != nil {
+		return err
+	}
+	return s.run(c)
+}
+
+// track creates and registers the Conn for nc, unless the server is closed.
+func (s *Server) track(ctx context.Context, nc net.Conn) (*Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		_ = nc.Close()
+		return nil, ErrServerClosed
+	}
+	c := newConn(ctx, nc, s.reg, s.cfg, nil, true)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return c, nil
+}
+
+// run runs the hooks around the life of c.
+func (s *Server) run(c *Conn) error {
+	defer s.wg.Done()
+	if fn := s.cfg.onConnect; fn != nil {
+		s.hook("OnConnect", c, func() { fn(c) })
+	}
+	c.open()
+	<-c.Done()
+	err := c.Err()
+	if fn := s.cfg.onDisconnect; fn != nil {
+		s.hook("OnDisconnect", c, func() { fn(c, err) })
+	}
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	return err
+}
+
+// hook runs a user hook; a panic is logged and ends the connection.
+func (s *Server) hook(name string, c *Conn, fn func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.cfg.log.Error("rpc2: "+name+" hook panicked", "panic", p)
+			c.fail(fmt.Errorf("%w: %s hook panicked: %v", ErrClosed, name, p))
+		}
+	}()
+	fn()
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// stop marks the server closed, closes its listeners and returns its
+// connections.
+func (s *Server) stop() []*Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for lis := range s.listeners {
+		_ = lis.Close()
+	}
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// Shutdown stops the server gracefully: it stops accepting, lets each
+// connection finish the requests it has already read (new ones get a
+// CodeUnavailable error) and closes it when they are done. If ctx ends first,
+// it closes the remaining connections. It returns after every connection has
+// ended and its OnDisconnect hook has returned: nil, or ctx's error if it had
+// to force. Connections end with an error matching both ErrClosed and
+// ErrServerClosed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	for _, c := range s.stop() {
+		c.drain(errShutdown)
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	for _, c := range s.stop() {
+		c.fail(errShutdown)
+	}
+	<-done
+	return ctx.Err()
+}
+
+// Close stops the server at once: it closes the listeners and every
+// connection (pending calls fail, handler contexts are canceled) and returns
+// after they have ended and their OnDisconnect hooks have returned.
+func (s *Server) Close() error {
+	for _, c := range s.stop() {
+		c.fail(errShutdown)
+	}
+	s.wg.Wait()
+	return nil
+}
