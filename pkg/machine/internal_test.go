@@ -264,6 +264,7 @@ func TestTransitionReuse(t *testing.T) {
 	assert.Equal(t, S{"A"}, held.TargetStates)
 	m.Remove1("A", nil)
 	assert.NotSame(t, held, m.spareT, "an exposed record is not reused")
+	assert.Equal(t, txExposed, held.life.Load())
 	assert.Equal(t, S{"A"}, held.TargetStates, "held record intact")
 }
 
@@ -482,4 +483,84 @@ func TestDrainerFuncNames(t *testing.T) {
 	assert.Equal(t, fnProcess, name((*Machine).process))
 	assert.Equal(t, fnTakeover, name((*Machine).takeover))
 	assert.False(t, onDrainerStack())
+}
+
+type handoffHandlers struct {
+	releaseZ, xReturned chan struct{}
+}
+
+func (h *handoffHandlers) ZState(e *Event) { <-h.releaseZ }
+func (h *handoffHandlers) AState(e *Event) {
+	<-h.xReturned // deadlocks (until the timeout) if X still drained
+	e.Machine.Add1("B", nil)
+}
+func (h *handoffHandlers) BState(e *Event) { e.Machine.Add1("C", nil) }
+
+// A draining Mutate hands the queue over to a waiting Mutate once its own
+// work is done, and a waiting Mutate returns only after the follow-ups its
+// handlers queued (B, then C) have run.
+func TestMutateHandoffAndFollowUps(t *testing.T) {
+	h := &handoffHandlers{releaseZ: make(chan struct{}), xReturned: make(chan struct{})}
+	m := newTestMachine(t, Struct{"A": {}, "B": {}, "C": {}, "Z": {}}, &Opts{HandlerTimeout: time.Minute})
+	require.NoError(t, m.BindHandlers(h))
+	ctx := context.Background()
+	xRes := make(chan Result, 1)
+	go func() {
+		r, _ := m.Mutate(ctx, MutationAdd, S{"Z"}, nil)
+		close(h.xReturned)
+		xRes <- r
+	}()
+	require.Eventually(t, func() bool { return m.wd.running.Load() != 0 }, waitFor, time.Millisecond)
+	type out struct {
+		res    Result
+		err    error
+		active S
+	}
+	yOut := make(chan out, 1)
+	go func() {
+		r, err := m.Mutate(ctx, MutationAdd, S{"A"}, nil)
+		yOut <- out{r, err, m.ActiveStates()}
+	}()
+	require.Eventually(t, func() bool { return m.IsQueued(MutationAdd, S{"A"}, false, true, 0) >= 0 },
+		waitFor, time.Millisecond)
+	close(h.releaseZ)
+	select {
+	case o := <-yOut:
+		require.NoError(t, o.err)
+		assert.Equal(t, Executed, o.res)
+		assert.ElementsMatch(t, S{"A", "B", "C", "Z"}, o.active, "follow-ups ran before Mutate returned")
+	case <-time.After(waitFor):
+		t.Fatal("Y didn't return: no handoff")
+	}
+	assert.Equal(t, Executed, <-xRes)
+}
+
+// Transition() from other goroutines during transitions is race-free.
+func TestTransitionConcurrentExpose(t *testing.T) {
+	m := newTestMachine(t, Struct{"A": {}, "B": {}}, nil)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if tr := m.Transition(); tr != nil {
+					_ = tr.ID
+					_ = tr.String()
+				}
+			}
+		}()
+	}
+	for range 2000 {
+		m.Add1("A", nil)
+		m.Remove1("A", nil)
+	}
+	close(stop)
+	wg.Wait()
 }

@@ -10,18 +10,20 @@ import (
 func (m *Machine) startTransition(it *queueItem, sch *schema) *Transition {
 	trs := m.tracerList()
 	t := m.spareT
-	if t == nil || t.exposed.Load() || len(trs) > 0 {
+	if t == nil || len(trs) > 0 || !t.life.CompareAndSwap(txFree, txRecycling) {
 		t = &Transition{}
 		m.spareT = t
+		t.life.Store(txRecycling)
 	}
 	t.reset(m)
+	t.life.Store(txFree)
 	t.sch = sch
 	t.tab = m.htab.Load()
 	if t.tab.sch != sch {
 		m.rebindHandlers()
 		t.tab = m.htab.Load()
 	}
-	t.done = it.done
+	t.root, t.itemID = it.root, it.id
 	t.steps = len(trs) > 0 || !t.tab.none || m.logOn(LogOps)
 	t.typ = it.typ
 	t.auto = it.auto
@@ -50,7 +52,8 @@ func (m *Machine) startTransition(it *queueItem, sch *schema) *Transition {
 	t.StatesBefore = sch.namesOf(t.StatesBefore, t.before)
 	m.curT.Store(t)
 	for _, tr := range trs {
-		tr.TransitionInit(t.expose())
+		t.expose()
+		tr.TransitionInit(t)
 	}
 	m.logPreEntries(t)
 
@@ -357,7 +360,7 @@ func (m *Machine) queueAuto(t *Transition) {
 	if m.logOn(LogOps) {
 		m.log(LogOps, "[auto] %s", j(names))
 	}
-	m.prepend(queueItem{typ: MutationAdd, states: names, auto: true})
+	m.prependFor(t, queueItem{typ: MutationAdd, states: names, auto: true})
 }
 
 // autoStates lists inactive Auto states not removed by an active state, in

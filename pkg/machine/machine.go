@@ -69,9 +69,10 @@ type Machine struct {
 	queueEnds []*queueEndWaiter
 
 	// owned by the goroutine draining the queue
-	curT   atomic.Pointer[Transition]
-	spareT *Transition
-	core   resolverCore
+	curT    atomic.Pointer[Transition]
+	curRoot atomic.Pointer[rootState]
+	spareT  *Transition
+	core    resolverCore
 
 	// handlers
 	hmu      sync.Mutex
@@ -227,7 +228,7 @@ func (m *Machine) Resolver() RelationsResolver { return m.resolver }
 // transition until the queue drains; nil when idle. The returned record
 // won't be reused by the engine.
 func (m *Machine) Transition() *Transition {
-	return m.curT.Load().expose()
+	return m.exposeCur()
 }
 
 // readTicks runs fn with a consistent view of the schema and its ticks

@@ -78,29 +78,47 @@ func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A
 	}
 	it := queueItem{typ: typ, states: states, args: args}
 	if !m.draining {
-		id := m.pushLocked(it)
+		root := &rootState{pending: 1}
+		it.root = root
+		root.id = m.pushLocked(it)
 		m.draining = true
 		m.qmu.Unlock()
-		return m.process(id), nil
+		return m.process(root.id, root), nil
 	}
 	if m.inHandler() {
+		m.attributeLocked(&it, false)
 		m.pushLocked(it)
 		m.qmu.Unlock()
 		return Queued, nil
 	}
-	done := make(chan Result, 1)
-	it.done = done
-	id := m.pushLocked(it)
+	root := &rootState{pending: 1, done: make(chan Result, 1)}
+	it.root = root
+	root.id = m.pushLocked(it)
 	m.qmu.Unlock()
 	if m.logOn(LogOps) {
 		m.log(LogOps, "[queue:%s] %s", typ, j(states))
 	}
 	select {
-	case res := <-done:
+	case res := <-root.done:
+		if res == resultHandoff {
+			return m.process(root.id, root), nil
+		}
 		return res, nil
 	case <-ctx.Done():
 		m.qmu.Lock()
-		m.removeLocked(id)
+		if m.removeLocked(root.id) {
+			root.pending--
+		}
+		select {
+		case res := <-root.done:
+			if res == resultHandoff {
+				// the draining role came with it: pass it on (or drain)
+				m.qmu.Unlock()
+				m.process(0, root)
+				return Canceled, ctx.Err()
+			}
+		default:
+		}
 		m.qmu.Unlock()
 		return Canceled, ctx.Err()
 	}
@@ -136,7 +154,7 @@ func (m *Machine) Eval(source string, fn func(), ctx context.Context) bool {
 	}
 	m.qmu.Unlock()
 	if idle {
-		m.process(0)
+		m.process(0, nil)
 	}
 	select {
 	case <-ev.done:

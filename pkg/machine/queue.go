@@ -17,7 +17,8 @@ type queueItem struct {
 	auto   bool
 	ctx    context.Context
 	eval   *evalItem
-	done   chan Result // Mutate's completion signal (buffered)
+	// root is the Mutate call this item belongs to, if any
+	root *rootState
 }
 
 // evalItem is the state of one Eval call.
@@ -80,6 +81,18 @@ func (m *Machine) pushLocked(it queueItem) uint64 {
 	return it.id
 }
 
+// prependFor prepends an item caused by transition t (auto, Exception),
+// making it part of t's root.
+func (m *Machine) prependFor(t *Transition, it queueItem) uint64 {
+	m.qmu.Lock()
+	defer m.qmu.Unlock()
+	if r := t.root; r != nil {
+		it.root = r
+		r.pending++
+	}
+	return m.prependLocked(it)
+}
+
 // prepend puts it at the front of the queue. Safe to call concurrently.
 func (m *Machine) prepend(it queueItem) uint64 {
 	m.qmu.Lock()
@@ -126,20 +139,16 @@ func (m *Machine) removeLocked(id uint64) bool {
 	return false
 }
 
-// completeItem reports a result to the item's waiter, if any.
+// completeItem reports a result for an item that didn't run.
 func (m *Machine) completeItem(it *queueItem, res Result) {
-	if it.done != nil {
-		it.done <- res
-		it.done = nil
-	}
+	m.itemDone(it.root, it.id, res)
 }
 
-// complete reports t's result to its item's waiter, if any.
+// complete reports t's result for its item.
 func (m *Machine) complete(t *Transition, res Result) {
-	if t.done != nil {
-		t.done <- res
-		t.done = nil
-	}
+	r := t.root
+	t.root = nil
+	m.itemDone(r, t.itemID, res)
 }
 
 // Add activates states, keeping the active ones. Returns Executed or
@@ -253,6 +262,7 @@ func (m *Machine) enqueue(typ MutationType, one string, states S, args A) Result
 			}
 			return Queued
 		}
+		m.attributeLocked(&it, false)
 		m.pushLocked(it)
 		m.qmu.Unlock()
 		if m.logOn(LogOps) {
@@ -267,7 +277,7 @@ func (m *Machine) enqueue(typ MutationType, one string, states S, args A) Result
 	if m.logOn(LogOps) {
 		m.log(LogOps, "[queue:%s] %s", typ, j(it.names()))
 	}
-	return m.process(id)
+	return m.process(id, nil)
 }
 
 func namesOf(one string, states S) S {
@@ -287,7 +297,7 @@ func (m *Machine) isDuplicateLocked(it *queueItem) bool {
 			return false
 		}
 		for i := range q {
-			if q[i].typ == MutationSet && len(q[i].args) == 0 && q[i].done == nil && sameStates(&q[i], it) {
+			if q[i].typ == MutationSet && len(q[i].args) == 0 && q[i].root == nil && sameStates(&q[i], it) {
 				return i >= 1
 			}
 		}
@@ -344,11 +354,13 @@ func sameStates(a, b *queueItem) bool {
 	return true
 }
 
-// process drains the queue on the calling goroutine. own is the id of the
-// caller's item; its result is returned (Canceled if it didn't run).
+// process drains the queue on the calling goroutine and returns the result
+// of the caller's item own. With a root (a Mutate call), it returns once the
+// root completed and, if another Mutate call waits with a queued item, hands
+// the draining role over to it; otherwise it drains the whole queue.
 //
 //go:noinline
-func (m *Machine) process(own uint64) Result {
+func (m *Machine) process(own uint64, root *rootState) Result {
 	res := Canceled
 	started := false
 	for {
@@ -365,10 +377,14 @@ func (m *Machine) process(own uint64) Result {
 				m.queueEnds = nil
 				m.qmu.Unlock()
 				closeEnds(ends)
-				return res
+				return m.ownResult(res, root)
 			}
 			m.qmu.Unlock()
 			continue
+		}
+		if root != nil && root.pending == 0 && m.handoffLocked() {
+			m.qmu.Unlock()
+			return root.res
 		}
 		it := m.popLocked()
 		m.qmu.Unlock()
@@ -382,6 +398,7 @@ func (m *Machine) process(own uint64) Result {
 			continue
 		}
 		sch := m.sch.Load()
+		m.curRoot.Store(it.root)
 		t := m.startTransition(&it, sch)
 		if m.runTransition(t) {
 			// abandoned: the watchdog drains now; like any draining caller,
@@ -389,10 +406,24 @@ func (m *Machine) process(own uint64) Result {
 			<-m.WhenQueueEnds(nil)
 			return Canceled
 		}
+		m.curRoot.Store(nil)
 		if it.id == own {
 			res = t.result
 		}
 	}
+}
+
+// ownResult returns the root's result, if any, else res.
+func (m *Machine) ownResult(res Result, root *rootState) Result {
+	if root == nil {
+		return res
+	}
+	m.qmu.Lock()
+	defer m.qmu.Unlock()
+	if root.pending > 0 {
+		return Canceled
+	}
+	return root.res
 }
 
 // passEnd clears the current transition and notifies tracers and

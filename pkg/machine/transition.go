@@ -3,6 +3,7 @@ package machine
 import (
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -46,7 +47,8 @@ type Transition struct {
 	// QueueLen is the queue length when it completed.
 	QueueLen int
 
-	exposed   atomic.Bool
+	// life is txFree, txExposing, txExposed or txRecycling
+	life      atomic.Int32
 	completed atomic.Bool
 	mut       Mutation
 	stepVals  []Step
@@ -63,8 +65,9 @@ type Transition struct {
 	exits     []int
 	changed   []int
 	timeAfter Time
-	// done is the waiting Mutate caller's completion signal, if any
-	done chan Result
+	// root is the Mutate call of the item, itemID its id
+	root   *rootState
+	itemID uint64
 	// steps tells whether steps are recorded (someone can observe them)
 	steps bool
 }
@@ -101,18 +104,50 @@ func (t *Transition) reset(m *Machine) {
 	t.enters = t.enters[:0]
 	t.exits = t.exits[:0]
 	t.changed = t.changed[:0]
-	t.done = nil
+	t.root, t.itemID = nil, 0
 }
 
-// expose marks the record as handed out, so it won't be reused.
-func (t *Transition) expose() *Transition {
-	if t != nil && !t.exposed.Load() {
-		t.exposed.Store(true)
-		if t.ID == "" {
-			t.ID = randHex(8)
+// Life states of a record: free (may be reused), being handed out, handed
+// out (never reused), being recycled by the engine.
+const (
+	txFree int32 = iota
+	txExposing
+	txExposed
+	txRecycling
+)
+
+// expose marks the record as handed out, so it won't be reused, and gives
+// it an ID. False if the engine is recycling it (reload and retry).
+func (t *Transition) expose() bool {
+	for {
+		switch t.life.Load() {
+		case txExposed:
+			return true
+		case txRecycling:
+			return false
+		case txFree:
+			if t.life.CompareAndSwap(txFree, txExposing) {
+				if t.ID == "" {
+					t.ID = randHex(8)
+				}
+				t.life.Store(txExposed)
+				return true
+			}
+		default:
+			runtime.Gosched()
 		}
 	}
-	return t
+}
+
+// exposeCur exposes and returns the machine's current transition, or nil.
+func (m *Machine) exposeCur() *Transition {
+	for {
+		t := m.curT.Load()
+		if t == nil || t.expose() {
+			return t
+		}
+		runtime.Gosched()
+	}
 }
 
 // addStep records a step.

@@ -121,7 +121,7 @@ func (m *Machine) takeover() {
 	if abandoned {
 		return
 	}
-	m.process(0)
+	m.process(0, nil)
 }
 
 // panicInfo is a recovered handler panic.
@@ -210,6 +210,7 @@ func (m *Machine) recoverPanic(t *Transition, h *hRef, ph hPhase, p *panicInfo) 
 	if t.sch.idx(Exception) < 0 {
 		return
 	}
+	t.expose()
 	var last *Step
 	if len(t.Steps) > 0 {
 		last = t.Steps[len(t.Steps)-1]
@@ -223,7 +224,7 @@ func (m *Machine) recoverPanic(t *Transition, h *hRef, ph hPhase, p *panicInfo) 
 		"panic": &ExceptionArgsPanic{
 			CalledStates: t.mut.CalledStates,
 			StatesBefore: t.StatesBefore,
-			Transition:   t.expose(),
+			Transition:   t,
 			LastStep:     last,
 			StackTrace:   stack,
 		},
@@ -231,7 +232,7 @@ func (m *Machine) recoverPanic(t *Transition, h *hRef, ph hPhase, p *panicInfo) 
 	if m.LogStackTrace {
 		args["err.trace"] = stack
 	}
-	m.prepend(queueItem{typ: MutationAdd, one: Exception, args: args})
+	m.prependFor(t, queueItem{typ: MutationAdd, one: Exception, args: args})
 }
 
 // finalFixup undoes the final states after the panicking one (U16: no

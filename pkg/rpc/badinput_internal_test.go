@@ -50,20 +50,28 @@ func TestBadInput(t *testing.T) {
 	}
 
 	t.Run("unknown-state-name", func(t *testing.T) {
-		calls := c.CallCount()
-		for name, mut := range map[string]func() am.Result{
+		// as on a local machine: Canceled, Err wraps ErrStateUnknown, and
+		// Exception is added (remotely, by the only call made)
+		muts := map[string]func() am.Result{
 			"Add1":        func() am.Result { return w.Add1("Nope", nil) },
 			"Add":         func() am.Result { return w.Add(am.S{"A", "Nope"}, nil) },
 			"Remove1":     func() am.Result { return w.Remove1("Nope", nil) },
 			"Set":         func() am.Result { return w.Set(am.S{"Nope"}, nil) },
 			"AddErrState": func() am.Result { return w.AddErrState("Nope", assert.AnError, nil) },
 			"Add1NS":      func() am.Result { return w.Add1NS("Nope", nil) },
-		} {
+		}
+		for name, mut := range muts {
+			calls := c.CallCount()
 			assert.Equal(t, am.Canceled, mut(), name)
 			assert.ErrorIs(t, w.Err(), am.ErrStateUnknown, name)
+			assert.Equal(t, calls+1, c.CallCount(), "%s: only the AddErr is sent", name)
+			require.Error(t, src.Err(), name)
+			assert.Contains(t, src.Err().Error(), "Nope", name)
+			assert.True(t, src.IsErr(), name)
+			assert.True(t, w.IsErr(), name)
+			require.Equal(t, am.Executed, w.Remove1(am.Exception, nil))
 		}
-		assert.Equal(t, calls, c.CallCount(), "something was sent")
-		assert.True(t, src.Not1("A"))
+		assert.True(t, src.Not1("A"), "a mutation naming an unknown state ran")
 		stillWorks(t)
 	})
 

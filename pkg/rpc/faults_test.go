@@ -178,3 +178,51 @@ func TestClientStopUnderLoad(t *testing.T) {
 	assert.Equal(t, am.Executed, c2.Worker.Add1(sB, nil))
 	waitSynced(t, c2.Worker, src)
 }
+
+// TestDialFailure: a client whose server isn't there gets ErrNetwork and ends
+// Disconnected, never Ready; Stop still returns.
+func TestDialFailure(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := lis.Addr().String()
+	require.NoError(t, lis.Close())
+
+	c, err := rpc.NewClient(context.Background(), addr, "nobody", testStruct(), testNames,
+		rpc.WithDialTimeout(deadline))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	ready := c.Mach.When1(ssC.Ready, ctx)
+	disconnected := c.Mach.When1(ssC.Disconnected, ctx)
+	c.Start()
+	waitCh(t, disconnected, "Disconnected")
+	assert.True(t, c.Mach.Is1(ssC.ErrNetwork), "client: %s", c.Mach.String())
+	assert.ErrorIs(t, c.Mach.Err(), rpc.ErrNetwork)
+	assert.False(t, isClosed(ready))
+	assert.Equal(t, am.Canceled, c.Worker.Add1(sA, nil))
+	assert.Equal(t, am.Executed, c.Stop(ctx, true))
+}
+
+// TestListenFailure: a server that can't listen gets ErrNetwork and doesn't
+// reach RpcReady; Stop still returns.
+func TestListenFailure(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer lis.Close()
+	src := newTestSource(t, nil)
+	srv, err := rpc.NewServer(context.Background(), lis.Addr().String(), "taken", src, nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	srv.Start()
+	waitCh(t, srv.Mach.WhenErr(ctx), "the server's Exception")
+	assert.True(t, srv.Mach.Is1(ssS.ErrNetwork), "server: %s", srv.Mach.String())
+	assert.ErrorIs(t, srv.Mach.Err(), rpc.ErrNetwork)
+	assert.False(t, srv.Mach.Is1(ssS.RpcReady))
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		srv.Stop(true)
+	}()
+	waitCh(t, stopped, "Server.Stop")
+}

@@ -45,12 +45,20 @@ type Conn struct {
 	pending map[uint64]*Call
 	pclosed bool
 
+	// Sending side of flow control, see credit.go: requests and
+	// notifications we may send before the peer returns credit.
+	cmu     sync.Mutex
+	credits int64
+	cwait   chan struct{}
+
 	// Dispatch of incoming requests, see dispatch.go.
-	sem      chan struct{} // one token per running non-ordered worker
-	queue    chan *request // requests waiting for a worker
-	orderedQ chan *request // created by the read loop on first use
-	ready    chan struct{} // closed when handlers may run (after OnConnect)
-	inflight atomic.Int64  // requests read and not yet answered
+	sem          chan struct{} // one token per running non-ordered worker
+	queue        chan *request // requests waiting for a worker (room for the window)
+	orderedQ     chan *request // created by the read loop on first use
+	ready        chan struct{} // closed when handlers may run (after OnConnect)
+	inflight     atomic.Int64  // requests read and not yet finished (<= window)
+	freed        atomic.Int64  // finished notifications not yet credited
+	settingsSeen bool          // read loop only
 	draining atomic.Bool   // server shutdown: refuse new requests
 	drainErr error
 	wg       sync.WaitGroup // workers, ordered worker, context watcher
@@ -98,10 +106,12 @@ func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr
 	c.codec = cfg.newCodec()
 	c.fr = newFrameReader(nc, cfg.maxMessage)
 	c.sem = make(chan struct{}, cfg.maxConcurrency)
-	c.queue = make(chan *request, cfg.queueLen)
+	c.queue = make(chan *request, cfg.window)
 	if !gated {
 		close(c.ready)
 	}
+	c.wg.Add(1)
+	go c.sendSettings()
 	if base.Done() != nil {
 		c.wg.Add(1)
 		go c.watch(base)
@@ -156,6 +166,14 @@ func (c *Conn) readFrames() error {
 			c.handleError(f)
 		case kindReset:
 			c.codec.ResetDecoder()
+		case kindSettings:
+			if c.settingsSeen {
+				return fmt.Errorf("%w: second settings frame", ErrProtocol)
+			}
+			c.settingsSeen = true
+			c.addCredit(int64(f.seq))
+		case kindCredit:
+			c.addCredit(int64(f.seq))
 		}
 		if err != nil {
 			return err
@@ -164,7 +182,9 @@ func (c *Conn) readFrames() error {
 }
 
 func (c *Conn) handleRequest(f frame) error {
-	c.inflight.Add(1)
+	if c.inflight.Add(1) > int64(c.cfg.window) {
+		return fmt.Errorf("%w: peer exceeded the request window of %d", ErrProtocol, c.cfg.window)
+	}
 	h := c.reg.lookup(f.method)
 	var (
 		args any
@@ -189,8 +209,6 @@ func (c *Conn) handleRequest(f frame) error {
 	}
 	if f.kind == kindNotify && code != 0 {
 		c.log.Debug("rpc2: notification dropped", "method", f.method, "code", code, "reason", msg)
-		c.doneRequest()
-		return nil
 	}
 	r := requestPool.Get().(*request)
 	r.seq = f.seq
@@ -204,6 +222,7 @@ func (c *Conn) handleRequest(f frame) error {
 }
 
 func (c *Conn) handleReply(f frame) error {
+	c.addCredit(1) // the peer finished one of our requests
 	call := c.takePending(f.seq)
 	var target any
 	if call != nil {
@@ -221,6 +240,7 @@ func (c *Conn) handleReply(f frame) error {
 }
 
 func (c *Conn) handleError(f frame) {
+	c.addCredit(1)
 	if call := c.takePending(f.seq); call != nil {
 		call.Error = &Error{Code: Code(f.code), Message: string(f.body)}
 		call.complete()

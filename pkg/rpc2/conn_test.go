@@ -36,6 +36,7 @@ func TestCall(t *testing.T) {
 		assert.Equal(t, 42, rep.C)
 
 		require.NoError(t, c.Call(ctx, mAdd, &Args{1, 1}, nil), "nil reply discards")
+		rep = Reply{} // gob leaves zero fields alone, as net/rpc does
 		require.NoError(t, c.Call(ctx, mAdd, nil, &rep), "nil args: zero value")
 		assert.Equal(t, 0, rep.C)
 		require.NoError(t, c.Call(ctx, mAdd, (*Args)(nil), &rep), "typed nil args: zero value")
@@ -257,7 +258,7 @@ func TestNotifyOrdered(t *testing.T) {
 			}
 			return nil
 		}, Ordered()))
-		c, _ := connPair(t, dial, nil, r, WithQueueLen(4))
+		c, _ := connPair(t, dial, nil, r, WithRequestWindow(4))
 		var wg sync.WaitGroup
 		var order sync.Mutex // serialize sends so "sent order" is defined
 		next := uint64(0)
@@ -331,7 +332,7 @@ func TestCallbackNoDeadlock(t *testing.T) {
 					notified.Add(1)
 					return nil
 				}, opts...))
-				c, _ := connPair(t, dial, cr, sr, WithMaxConcurrency(1), WithQueueLen(1))
+				c, _ := connPair(t, dial, cr, sr, WithMaxConcurrency(1), WithRequestWindow(1))
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				var wg sync.WaitGroup
@@ -440,7 +441,7 @@ func TestNilRegistry(t *testing.T) {
 func TestInvalidOptions(t *testing.T) {
 	for _, o := range []Option{
 		WithMaxMessageSize(1), WithMaxMessageSize(2 << 30), WithMaxConcurrency(0),
-		WithQueueLen(0), WithCodec(nil), WithLogger(nil),
+		WithRequestWindow(0), WithCodec(nil), WithLogger(nil),
 	} {
 		a, b := net.Pipe()
 		c := NewConn(a, nil, o)

@@ -34,9 +34,12 @@
 // # Concurrency and bounds
 //
 // Non-ordered handlers run on up to [WithMaxConcurrency] goroutines per
-// connection; further requests wait in a queue of [WithQueueLen]; when that is
-// full the read loop stops reading (backpressure). Handlers registered with
+// connection; further requests wait for a slot. Handlers registered with
 // [Ordered] run one at a time, in arrival order, on a per-connection worker.
+// Flow control is by credit: each end announces a request window
+// ([WithRequestWindow]) and the other end's Call, Go and Notify wait while it
+// is used up, so the read loop never blocks on handlers and always reads
+// replies (a handler calling back cannot deadlock it).
 // Writes are coalesced: whoever finds the connection idle writes everything
 // queued meanwhile by concurrent senders in one write. A handler panic becomes
 // a [CodeInternal] error reply; a hostile peer can make its connection end

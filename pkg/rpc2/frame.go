@@ -20,14 +20,18 @@ import (
 //	reply    seq:uvarint(>0) body
 //	error    seq:uvarint(>0) code:uvarint message(rest, UTF-8)
 //	reset    (nothing)
+//	settings window:uvarint(>0) [ignored extension bytes]
+//	credit   n:uvarint(>0)
 type kind byte
 
 const (
-	kindRequest kind = 1
-	kindNotify  kind = 2
-	kindReply   kind = 3
-	kindError   kind = 4
-	kindReset   kind = 5
+	kindRequest  kind = 1
+	kindNotify   kind = 2
+	kindReply    kind = 3
+	kindError    kind = 4
+	kindReset    kind = 5
+	kindSettings kind = 6
+	kindCredit   kind = 7
 
 	kindMask = 0x0f
 	// flagRaw marks a body that is the raw bytes of an
@@ -45,7 +49,7 @@ const (
 type frame struct {
 	kind   kind
 	raw    bool
-	seq    uint64
+	seq    uint64 // also the value of settings and credit frames
 	method uint64
 	code   uint64
 	body   []byte
@@ -94,6 +98,14 @@ func parseFrame(p []byte) (frame, error) {
 		if len(p) != 0 || f.raw {
 			return f, fmt.Errorf("%w: malformed reset frame", ErrProtocol)
 		}
+	case kindSettings:
+		if f.seq, p, ok = uvarint(p); !ok || f.seq == 0 || f.seq > maxWindow || f.raw {
+			return f, fmt.Errorf("%w: malformed settings frame", ErrProtocol)
+		}
+	case kindCredit:
+		if f.seq, p, ok = uvarint(p); !ok || f.seq == 0 || f.seq > maxWindow || len(p) != 0 || f.raw {
+			return f, fmt.Errorf("%w: malformed credit frame", ErrProtocol)
+		}
 	default:
 		return f, fmt.Errorf("%w: unknown frame kind %d", ErrProtocol, f.kind)
 	}
@@ -118,7 +130,7 @@ func appendHeader(b []byte, k kind, seq uint64, m Method) []byte {
 		b = binary.AppendUvarint(b, uint64(m))
 	case kindNotify:
 		b = binary.AppendUvarint(b, uint64(m))
-	case kindReply, kindError:
+	case kindReply, kindError, kindSettings, kindCredit:
 		b = binary.AppendUvarint(b, seq)
 	}
 	return b
@@ -156,10 +168,9 @@ type frameReader struct {
 }
 
 const (
-	readBufSize   = 32 << 10
-	keepBufLimit  = 1 << 20
-	maxLenPrefix  = 5
-	frameOverhead = 1 + 2*binary.MaxVarintLen64
+	readBufSize  = 32 << 10
+	keepBufLimit = 1 << 20
+	maxLenPrefix = 5
 )
 
 func newFrameReader(r io.Reader, max int) *frameReader {

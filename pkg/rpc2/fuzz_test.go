@@ -24,7 +24,7 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fc := newFakeConn(data)
-		c := NewConn(fc, reg, WithMaxMessageSize(1<<16), WithMaxConcurrency(2), WithQueueLen(2))
+		c := NewConn(fc, reg, WithMaxMessageSize(1<<16), WithMaxConcurrency(2), WithRequestWindow(2))
 		ctx := context.Background()
 		calls := []*Call{
 			c.Go(ctx, mAdd, &Args{1, 2}, new(Reply), nil),

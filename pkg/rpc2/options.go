@@ -12,10 +12,11 @@ const (
 	// DefaultMaxConcurrency is the default number of non-ordered handlers that
 	// may run at once for one connection.
 	DefaultMaxConcurrency = 64
-	// DefaultQueueLen is the default number of requests that may wait for a
-	// free handler slot (and, separately, for the ordered worker) before the
-	// read loop stops reading.
-	DefaultQueueLen = 256
+	// DefaultRequestWindow is the default number of requests and
+	// notifications a peer may have outstanding on one connection.
+	DefaultRequestWindow = 256
+
+	maxWindow = 1 << 20
 
 	// maxMessageLimit caps WithMaxMessageSize; frame lengths then fit in a
 	// 5-byte uvarint.
@@ -37,7 +38,7 @@ type Option struct {
 type config struct {
 	maxMessage     int
 	maxConcurrency int
-	queueLen       int
+	window         int
 	newCodec       func() Codec
 	log            *slog.Logger
 	onConnect      func(*Conn)
@@ -48,7 +49,7 @@ func newConfig(opts []Option) (*config, error) {
 	cfg := &config{
 		maxMessage:     DefaultMaxMessageSize,
 		maxConcurrency: DefaultMaxConcurrency,
-		queueLen:       DefaultQueueLen,
+		window:         DefaultRequestWindow,
 		newCodec:       NewGobCodec,
 		log:            slog.New(slog.DiscardHandler),
 	}
@@ -79,8 +80,8 @@ func WithMaxMessageSize(n int) Option {
 }
 
 // WithMaxConcurrency bounds how many non-ordered handlers run at once for one
-// connection (default 64). Requests beyond it wait in a queue (see
-// WithQueueLen). n must be in [1, 65536].
+// connection (default 64). Requests beyond it wait for a slot (their number
+// is bounded by WithRequestWindow). n must be in [1, 65536].
 func WithMaxConcurrency(n int) Option {
 	return Option{func(c *config) error {
 		if n < 1 || n > 1<<16 {
@@ -91,16 +92,20 @@ func WithMaxConcurrency(n int) Option {
 	}}
 }
 
-// WithQueueLen sets how many received requests may wait for a handler slot,
-// and how many may wait for the ordered worker (default 256 each). When a
-// queue is full the connection's read loop stops reading until there is room
-// (backpressure on the peer). n must be in [1, 1<<20].
-func WithQueueLen(n int) Option {
+// WithRequestWindow sets how many requests and notifications the peer may
+// have outstanding on this connection: received and not yet finished
+// (running, or waiting for a handler slot or for the ordered worker). The
+// window is announced to the peer when the connection starts; the peer's
+// Call, Go and Notify wait while it is used up, and a peer that exceeds it
+// is disconnected with ErrProtocol. So the read loop never waits for
+// handlers, replies are always read, and memory stays bounded. The default
+// is 256; n must be in [1, 1<<20].
+func WithRequestWindow(n int) Option {
 	return Option{func(c *config) error {
-		if n < 1 || n > 1<<20 {
-			return fmt.Errorf("%w: WithQueueLen(%d): want 1..1048576", ErrInvalid, n)
+		if n < 1 || n > maxWindow {
+			return fmt.Errorf("%w: WithRequestWindow(%d): want 1..%d", ErrInvalid, n, maxWindow)
 		}
-		c.queueLen = n
+		c.window = n
 		return nil
 	}}
 }

@@ -1,0 +1,69 @@
+package machine
+
+// rootState tracks one Mutate call: its own item plus the items caused by
+// it (queued from handlers while it or its descendants ran, auto and
+// Exception mutations). Mutate returns once all of them have completed, so a
+// caller sees the effects of the follow-ups its handlers queued, even when
+// another goroutine drains the queue. Fields are guarded by Machine.qmu.
+type rootState struct {
+	// id is the id of the Mutate call's own item.
+	id uint64
+	// pending counts the root's items not yet completed.
+	pending int
+	// res is the own item's result.
+	res Result
+	// done receives the result (or resultHandoff) for a waiting caller; nil
+	// for a caller draining the queue itself.
+	done chan Result
+}
+
+// resultHandoff tells a waiting Mutate caller to take over draining.
+const resultHandoff Result = -1
+
+// attributeLocked makes it part of the root being processed, if a handler or
+// Eval function of that root's transition is running now. Needs m.qmu.
+func (m *Machine) attributeLocked(it *queueItem, fromEngine bool) {
+	r := m.curRoot.Load()
+	if r == nil || it.root != nil || (!fromEngine && m.inUser.Load() == 0) {
+		return
+	}
+	it.root = r
+	r.pending++
+}
+
+// itemDone records the completion of an item of root r (nil: none) and
+// reports the root's result once nothing of it is pending.
+func (m *Machine) itemDone(r *rootState, id uint64, res Result) {
+	if r == nil {
+		return
+	}
+	m.qmu.Lock()
+	if id == r.id {
+		r.res = res
+	}
+	r.pending--
+	fin := r.pending == 0
+	m.qmu.Unlock()
+	if fin && r.done != nil {
+		select {
+		case r.done <- r.res:
+		default:
+		}
+	}
+}
+
+// handoffLocked passes the draining role to the first queued item of a
+// waiting Mutate call, if any. Needs m.qmu.
+func (m *Machine) handoffLocked() bool {
+	for i := m.qhead; i < len(m.queue); i++ {
+		it := &m.queue[i]
+		if r := it.root; r != nil && r.id == it.id && r.done != nil {
+			select {
+			case r.done <- resultHandoff:
+				return true
+			default:
+			}
+		}
+	}
+	return false
+}

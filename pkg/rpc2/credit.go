@@ -1,0 +1,71 @@
+package rpc2
+
+import "context"
+
+// Flow control (PROTOCOL.md, "Flow control"): each end announces in a
+// settings frame how many requests and notifications it accepts outstanding
+// (its window). The sender spends one credit per request or notification; a
+// reply or error frame returns the credit of its request, and credit frames
+// return the credits of finished notifications. The receiver therefore never
+// holds more than its window, and its read loop never waits for handlers.
+
+// sendSettings announces our window. It runs on its own goroutine because
+// the read loop must not write and NewConn must not block.
+func (c *Conn) sendSettings() {
+	defer c.wg.Done()
+	_ = c.send(c.ctx, kindSettings, uint64(c.cfg.window), 0, nil, false)
+}
+
+// acquireCredit takes one credit, waiting for the peer to return one if
+// needed.
+func (c *Conn) acquireCredit(ctx context.Context) error {
+	c.cmu.Lock()
+	for c.credits <= 0 {
+		if c.cwait == nil {
+			c.cwait = make(chan struct{})
+		}
+		ch := c.cwait
+		c.cmu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.ctx.Done():
+			return c.Err()
+		}
+		c.cmu.Lock()
+	}
+	c.credits--
+	c.cmu.Unlock()
+	return nil
+}
+
+// addCredit returns n credits (from the peer, or locally for a request that
+// was not sent) and wakes the waiters.
+func (c *Conn) addCredit(n int64) {
+	c.cmu.Lock()
+	c.credits = min(c.credits+n, 1<<40)
+	if c.cwait != nil {
+		close(c.cwait)
+		c.cwait = nil
+	}
+	c.cmu.Unlock()
+}
+
+// finishRequest accounts for a request or notification whose handler has
+// finished, before its reply is sent (so the peer's next request, sent when
+// it sees the reply, finds room). For a notification it returns the credit
+// now or batched. It reports whether the connection is draining and this was
+// the last request in flight.
+func (c *Conn) finishRequest(notify bool) (last bool) {
+	n := c.inflight.Add(-1)
+	if notify {
+		batch := int64(max(1, c.cfg.window/8))
+		if f := c.freed.Add(1); f >= batch || n == 0 {
+			if f = c.freed.Swap(0); f > 0 {
+				_ = c.send(c.ctx, kindCredit, uint64(f), 0, nil, false)
+			}
+		}
+	}
+	return n == 0 && c.draining.Load()
+}
