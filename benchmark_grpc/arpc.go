@@ -189,7 +189,7 @@ func (c *ArpcClient) Cycle(ctx context.Context) error {
 	}
 	tick := w.Tick(StateEvent)
 	if res := w.Add1(StateCallOp, am.A{"Op": op}); res != am.Executed {
-		return fmt.Errorf("benchgrpc: CallOp: %s", res)
+		return fmt.Errorf("benchgrpc: CallOp: %s (mirror's last error: %v)", res, w.Err())
 	}
 	if w.Is1(am.Exception) {
 		return ErrMismatch

@@ -4,7 +4,10 @@ import (
 	"context"
 )
 
-// Api is the machine API shared by a local *Machine and remote mirrors.
+// Api is the machine API shared by a local *Machine and remote mirrors (an
+// aRPC Worker), so code and tests can target either. Each method has the
+// semantics documented on *Machine; implementations must be safe for
+// concurrent use.
 type Api interface {
 	Add1(state string, args A) Result
 	Add(states S, args A) Result

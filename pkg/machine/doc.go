@@ -35,10 +35,13 @@
 //
 // Mutations are queued. The caller that finds the queue idle drains it,
 // including whatever handlers queue meanwhile, and gets its own result;
-// others get Queued. Mutate queues a mutation and waits for its own result
-// even when another goroutine drains the queue; that's what a server calls
-// for remote mutations. Auto mutations, Exception recoveries and Eval
-// functions are prepended.
+// others get Queued. Mutate queues a mutation and waits for its own result,
+// and for the mutations it caused, even when another goroutine drains the
+// queue; that's what a server calls for remote mutations. Mutations queued
+// from a handler belong to the Mutate call whose transition is running; a
+// draining Mutate caller hands the queue over to a waiting one after a
+// bounded batch, so none is kept draining forever. Auto mutations, Exception
+// recoveries and Eval functions are prepended.
 //
 // # Waiting
 //

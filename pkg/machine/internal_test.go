@@ -500,6 +500,8 @@ func (h *handoffHandlers) BState(e *Event) { e.Machine.Add1("C", nil) }
 // work is done, and a waiting Mutate returns only after the follow-ups its
 // handlers queued (B, then C) have run.
 func TestMutateHandoffAndFollowUps(t *testing.T) {
+	defer func(n int) { handoffAfter = n }(handoffAfter)
+	handoffAfter = 0
 	h := &handoffHandlers{releaseZ: make(chan struct{}), xReturned: make(chan struct{})}
 	m := newTestMachine(t, Struct{"A": {}, "B": {}, "C": {}, "Z": {}}, &Opts{HandlerTimeout: time.Minute})
 	require.NoError(t, m.BindHandlers(h))
@@ -563,4 +565,61 @@ func TestTransitionConcurrentExpose(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// onlyCalled is a custom resolver: targets are exactly the called states
+// (no relations), reversed exit order, never auto.
+type onlyCalled struct{ calls int }
+
+func (r *onlyCalled) GetTargetStates(t *Transition, called S) S {
+	r.calls++
+	if t.Type() == MutationRemove {
+		return DiffStates(t.StatesBefore, called)
+	}
+	if t.Type() == MutationAdd {
+		return SAdd(called, t.StatesBefore)
+	}
+	return slices.Clone(called)
+}
+func (r *onlyCalled) GetAutoMutation() *Mutation                             { return nil }
+func (r *onlyCalled) SortStates(states S)                                    { slices.Reverse(states) }
+func (r *onlyCalled) GetRelationsOf(string) ([]Relation, error)              { return nil, nil }
+func (r *onlyCalled) GetRelationsBetween(string, string) ([]Relation, error) { return nil, nil }
+
+func TestCustomResolver(t *testing.T) {
+	r := &onlyCalled{}
+	m := newTestMachine(t, Struct{"A": {Add: S{"B"}}, "B": {}, "C": {Auto: true}}, &Opts{Resolver: r})
+	assert.Same(t, RelationsResolver(r), m.Resolver())
+	assert.Equal(t, Executed, m.Add1("A", nil))
+	assert.Equal(t, S{"A"}, m.ActiveStates(), "no implication, no auto")
+	assert.Equal(t, Executed, m.Add1("B", nil))
+	assert.Equal(t, Executed, m.Remove1("A", nil))
+	assert.Equal(t, S{"B"}, m.ActiveStates())
+	assert.Equal(t, 3, r.calls)
+}
+
+// Handlers follow schema changes: states renamed by SetStruct get their
+// handlers, and in-flight indexes are remapped.
+type schemaHandlers struct{ calls []string }
+
+func (h *schemaHandlers) AState(e *Event) { h.calls = append(h.calls, "AState") }
+func (h *schemaHandlers) ZState(e *Event) { h.calls = append(h.calls, "ZState") }
+
+func TestSetStructRebindsHandlers(t *testing.T) {
+	h := &schemaHandlers{}
+	m := newTestMachine(t, Struct{"A": {}}, nil)
+	require.NoError(t, m.BindHandlers(h))
+	m.Add1("A", nil)
+	w := m.WhenNot1("A", nil)
+	require.NoError(t, m.SetStruct(Struct{"A": {}, "Z": {}, Exception: {Multi: true}}, S{"Z", "A", Exception}))
+	assert.Equal(t, S{"Z", "A", Exception}, m.StateNames())
+	assert.True(t, m.Is1("A"), "ticks kept")
+	assert.Equal(t, uint64(1), m.Tick("A"))
+	m.Add1("Z", nil)
+	assert.Equal(t, []string{"AState", "ZState"}, h.calls)
+	m.Remove1("A", nil)
+	recvOrFail(t, w, "WhenNot1(A) registered before the change")
+	// a failing SetStruct changes nothing
+	assert.Error(t, m.SetStruct(Struct{"Q": {}}, S{"Q", "A"}))
+	assert.Equal(t, S{"Z", "A", Exception}, m.StateNames())
 }

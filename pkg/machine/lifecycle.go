@@ -182,7 +182,7 @@ func (m *Machine) startTransition(it *queueItem, sch *schema) *Transition {
 // runTransition runs handlers, applies and finishes t. It returns true when
 // a handler was abandoned (timeout): another goroutine then owns the rest.
 func (m *Machine) runTransition(t *Transition) (abandoned bool) {
-	for _, tr := range m.tracerList() {
+	for _, tr := range m.tracersFor(t) {
 		tr.TransitionStart(t)
 	}
 	if m.negotiate(t) {
@@ -313,7 +313,7 @@ func (m *Machine) finish(t *Transition) {
 	}
 	t.QueueLen = m.queueLen()
 	t.completed.Store(true)
-	for _, tr := range m.tracerList() {
+	for _, tr := range m.tracersFor(t) {
 		tr.TransitionEnd(t)
 	}
 	if len(t.changed) > 0 {

@@ -39,13 +39,22 @@ var ErrDisposed = errors.New("machine disposed")
 // ErrQueueFull is returned by Mutate when the queue holds QueueLimit items.
 var ErrQueueFull = errors.New("queue full")
 
-// Mutate queues a mutation and blocks until this very mutation has been
-// processed, even when another goroutine is draining the queue, returning its
-// own result. From the goroutine draining the queue (a handler, tracer or
-// Eval function) it returns Queued, nil at once. If ctx ends first it returns
-// Canceled, ctx.Err() (the item is dropped if it hasn't started). An unknown
-// state gives Canceled and an error wrapping ErrStateUnknown; a disposed
-// machine Canceled and ErrDisposed. Safe to call concurrently.
+// Mutate queues a mutation and blocks until this very mutation, and the
+// mutations it caused (queued by its handlers, its auto and Exception
+// mutations, transitively), have been processed, even when another
+// goroutine drains the queue; it returns the mutation's own result. A caller
+// that finds the queue idle drains it; once its own work is done it serves
+// a bounded number of other items, then hands the queue over to another
+// waiting Mutate caller, so no caller is kept draining forever. No goroutine
+// is started.
+//
+// From the goroutine draining the queue (a handler or Eval function) it
+// returns Queued, nil at once. If ctx ends first it returns Canceled,
+// ctx.Err() (the item is dropped if it hasn't started). An unknown state
+// gives Canceled and an error wrapping ErrStateUnknown (recorded like any
+// mutation's), a disposed machine Canceled and ErrDisposed, a full queue
+// Canceled and ErrQueueFull, MutationEval Canceled and ErrInvalidArgs. Safe
+// to call concurrently.
 func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A) (Result, error) {
 	if m.Disposed.Load() {
 		return Canceled, ErrDisposed

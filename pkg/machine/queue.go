@@ -354,15 +354,22 @@ func sameStates(a, b *queueItem) bool {
 	return true
 }
 
+// handoffAfter is how many items of others a Mutate caller processes after
+// its own work is done, before handing the queue over to a waiting Mutate
+// caller. It bounds how long one caller can be kept draining.
+var handoffAfter = 32
+
 // process drains the queue on the calling goroutine and returns the result
-// of the caller's item own. With a root (a Mutate call), it returns once the
-// root completed and, if another Mutate call waits with a queued item, hands
-// the draining role over to it; otherwise it drains the whole queue.
+// of the caller's item own. With a root (a Mutate call), once the root
+// completed and handoffAfter more items were processed, it hands the
+// draining role over to a waiting Mutate call, if any; otherwise it drains
+// the whole queue.
 //
 //go:noinline
 func (m *Machine) process(own uint64, root *rootState) Result {
 	res := Canceled
 	started := false
+	served := 0
 	for {
 		m.qmu.Lock()
 		if len(m.queue) == m.qhead {
@@ -382,9 +389,14 @@ func (m *Machine) process(own uint64, root *rootState) Result {
 			m.qmu.Unlock()
 			continue
 		}
-		if root != nil && root.pending == 0 && m.handoffLocked() {
-			m.qmu.Unlock()
-			return root.res
+		if root != nil && root.pending == 0 {
+			// done with our own work: serve others for a while (cheaper than
+			// waking their goroutines), then pass the role on
+			if served >= handoffAfter && m.handoffLocked() {
+				m.qmu.Unlock()
+				return root.res
+			}
+			served++
 		}
 		it := m.popLocked()
 		m.qmu.Unlock()

@@ -90,6 +90,16 @@ func (m *Machine) tracerList() []Tracer {
 	return nil
 }
 
+// tracersFor returns the current tracers, marking t as handed out if there
+// are any (tracers may keep records).
+func (m *Machine) tracersFor(t *Transition) []Tracer {
+	trs := m.tracerList()
+	if len(trs) > 0 {
+		t.expose()
+	}
+	return trs
+}
+
 // ErrTracerBound and ErrTracerNotBound are returned by BindTracer and
 // DetachTracer.
 var (

@@ -133,7 +133,7 @@ type panicInfo struct {
 // callHandler calls one handler method inline, under the watchdog.
 func (m *Machine) callHandler(t *Transition, h *hRef, e *Event, ph hPhase) hStatus {
 	inv := m.wdBegin(t, h, ph)
-	trs := m.tracerList()
+	trs := m.tracersFor(t)
 	for _, tr := range trs {
 		tr.HandlerStart(t, h.em.name, h.name)
 	}

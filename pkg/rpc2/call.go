@@ -100,13 +100,18 @@ func (c *Conn) Call(ctx context.Context, m Method, args, reply any) error {
 	if m == 0 {
 		return errMethod0
 	}
+	if err := c.acquireCredit(ctx); err != nil {
+		return err
+	}
 	call := callPool.Get().(*Call)
 	call.Method, call.Args, call.Reply = m, args, reply
 	if err := c.register(call); err != nil {
+		c.addCredit(1)
 		putCall(call)
 		return err
 	}
 	if err := c.send(ctx, kindRequest, call.seq, m, args, false); err != nil {
+		c.addCredit(1)
 		if c.takePending(call.seq) == nil {
 			<-call.Done // completed by someone else: consume it
 		}
@@ -154,12 +159,19 @@ func (c *Conn) Go(ctx context.Context, m Method, args, reply any, done chan *Cal
 		call.complete()
 		return call
 	}
+	if err := c.acquireCredit(ctx); err != nil {
+		call.Error = err
+		call.complete()
+		return call
+	}
 	if err := c.register(call); err != nil {
+		c.addCredit(1)
 		call.Error = err
 		call.complete()
 		return call
 	}
 	if err := c.send(ctx, kindRequest, call.seq, m, args, false); err != nil {
+		c.addCredit(1)
 		if c.takePending(call.seq) != nil {
 			call.Error = err
 			call.complete()
@@ -199,5 +211,12 @@ func (c *Conn) Notify(ctx context.Context, m Method, args any) error {
 	if m == 0 {
 		return errMethod0
 	}
-	return c.send(ctx, kindNotify, 0, m, args, true)
+	if err := c.acquireCredit(ctx); err != nil {
+		return err
+	}
+	queued, err := c.sendFrame(ctx, kindNotify, 0, m, args, true)
+	if !queued {
+		c.addCredit(1)
+	}
+	return err
 }

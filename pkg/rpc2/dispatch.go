@@ -19,20 +19,17 @@ type request struct {
 
 var requestPool = sync.Pool{New: func() any { return new(request) }}
 
-// dispatch hands r to a worker. It runs on the read loop and blocks only when
-// a queue is full (backpressure) or the connection ends. Replies never pass
-// through here, so they are read while handlers run.
+// dispatch hands r to a worker. It runs on the read loop and never waits:
+// the queues have room for the whole request window, which the peer may not
+// exceed. Replies never pass through here.
 func (c *Conn) dispatch(r *request) {
 	if r.h != nil && r.h.ordered {
 		if c.orderedQ == nil {
-			c.orderedQ = make(chan *request, c.cfg.queueLen)
+			c.orderedQ = make(chan *request, c.cfg.window)
 			c.wg.Add(1)
 			go c.orderedWorker()
 		}
-		select {
-		case c.orderedQ <- r:
-		case <-c.ctx.Done():
-		}
+		c.orderedQ <- r
 		return
 	}
 	select {
@@ -42,11 +39,7 @@ func (c *Conn) dispatch(r *request) {
 		return
 	default:
 	}
-	select {
-	case c.queue <- r:
-	case <-c.ctx.Done():
-		return
-	}
+	c.queue <- r
 	// A worker may have given up its slot after we found none free: make
 	// sure someone serves the queue.
 	select {
@@ -105,40 +98,46 @@ func (c *Conn) waitReady() {
 	}
 }
 
-// serve runs one request and sends its reply (not for notifications).
+// serve runs one request and sends its reply; for a notification it only
+// returns the credit.
 func (c *Conn) serve(r *request) {
-	defer func() {
-		*r = request{}
-		requestPool.Put(r)
-		c.doneRequest()
-	}()
-	if c.ctx.Err() != nil {
-		return
+	seq, code, msg, h := r.seq, r.code, r.msg, r.h
+	var reply any
+	var err error
+	if code == 0 && c.ctx.Err() == nil {
+		reply = h.newReply()
+		err = c.invoke(h, r.args, reply)
 	}
-	if r.code != 0 {
-		_ = c.sendError(r.seq, r.code, r.msg)
-		return
-	}
-	reply := r.h.newReply()
-	err := c.invoke(r.h, r.args, reply)
-	if r.seq == 0 {
+	*r = request{}
+	requestPool.Put(r)
+	if seq == 0 {
 		if err != nil {
-			c.log.Debug("rpc2: notification handler failed", "method", r.h.name, "err", err)
+			c.log.Debug("rpc2: notification handler failed", "method", h.name, "err", err)
+		}
+		if c.finishRequest(true) {
+			c.fail(c.drainErr)
 		}
 		return
 	}
-	if err != nil {
-		code, msg := toWireError(err)
-		_ = c.sendError(r.seq, code, msg)
-		return
-	}
-	err = c.send(c.ctx, kindReply, r.seq, 0, reply, false)
+	last := c.finishRequest(false)
 	switch {
-	case err == nil:
-	case errors.Is(err, ErrEncode):
-		_ = c.sendError(r.seq, CodeInternal, fmt.Sprintf("%s: %v", r.h.name, err))
-	case errors.Is(err, ErrTooLarge):
-		_ = c.sendError(r.seq, CodeTooLarge, fmt.Sprintf("%s: %v", r.h.name, err))
+	case c.ctx.Err() != nil:
+	case code != 0:
+		_ = c.sendError(seq, code, msg, last)
+	case err != nil:
+		code, msg := toWireError(err)
+		_ = c.sendError(seq, code, msg, last)
+	default:
+		err = c.send(c.ctx, kindReply, seq, 0, reply, last)
+		switch {
+		case errors.Is(err, ErrEncode):
+			_ = c.sendError(seq, CodeInternal, fmt.Sprintf("%s: %v", h.name, err), last)
+		case errors.Is(err, ErrTooLarge):
+			_ = c.sendError(seq, CodeTooLarge, fmt.Sprintf("%s: %v", h.name, err), last)
+		}
+	}
+	if last {
+		c.fail(c.drainErr)
 	}
 }
 
@@ -151,14 +150,6 @@ func (c *Conn) invoke(h *handler, args, reply any) (err error) {
 		}
 	}()
 	return h.call(c.ctx, c, args, reply)
-}
-
-// doneRequest accounts for a finished request; a draining connection closes
-// when the last one is done.
-func (c *Conn) doneRequest() {
-	if c.inflight.Add(-1) == 0 && c.draining.Load() {
-		c.fail(c.drainErr)
-	}
 }
 
 // drain refuses new requests (CodeUnavailable) and ends the connection with

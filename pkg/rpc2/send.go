@@ -30,16 +30,22 @@ type errBody struct {
 // is kept and, if the codec was used, a reset frame tells the peer to start a
 // fresh decoder, as the encoder is reset too.
 func (c *Conn) send(ctx context.Context, k kind, seq uint64, m Method, body any, wait bool) error {
+	_, err := c.sendFrame(ctx, k, seq, m, body, wait)
+	return err
+}
+
+// sendFrame is send that also reports whether the frame was queued (and so
+// will reach the peer unless the connection fails).
+func (c *Conn) sendFrame(ctx context.Context, k kind, seq uint64, m Method, body any, wait bool) (queued bool, _ error) {
 	c.wmu.Lock()
 	for c.werr == nil && len(c.wbuf) >= writeBufLimit {
 		if err := c.waitWriteLocked(ctx); err != nil {
-			c.wmu.Unlock()
-			return err
+			return false, err
 		}
 	}
 	if err := c.werr; err != nil {
 		c.wmu.Unlock()
-		return err
+		return false, err
 	}
 	start := len(c.wbuf)
 	b := append(c.wbuf, 0, 0, 0, 0, 0) // room for the length, see sealFrame
@@ -60,7 +66,7 @@ func (c *Conn) send(ctx context.Context, k kind, seq uint64, m Method, body any,
 		}
 		c.wbuf = b
 		c.wmu.Unlock()
-		return err
+		return false, err
 	}
 	if raw {
 		b[hdr] |= flagRaw
@@ -76,8 +82,7 @@ func (c *Conn) send(ctx context.Context, k kind, seq uint64, m Method, body any,
 	} else if wait {
 		for c.written < end && c.werr == nil {
 			if err := c.waitWriteLocked(ctx); err != nil {
-				c.wmu.Unlock()
-				return err
+				return true, err
 			}
 		}
 	}
@@ -88,7 +93,7 @@ func (c *Conn) send(ctx context.Context, k kind, seq uint64, m Method, body any,
 	if werr != nil {
 		c.fail(werr)
 	}
-	return err
+	return true, err
 }
 
 // flushLocked writes wbuf until it is empty, releasing the lock around each
@@ -124,8 +129,8 @@ func (c *Conn) flushLocked() error {
 }
 
 // waitWriteLocked waits (unlocking wmu meanwhile) until the writer has
-// finished one write or the connection ends. It returns with wmu held unless
-// it returns ctx's error.
+// finished one write or the connection ends. It returns with wmu held,
+// unless it returns ctx's error (then wmu is unlocked).
 func (c *Conn) waitWriteLocked(ctx context.Context) error {
 	if c.wwait == nil {
 		c.wwait = make(chan struct{})
@@ -184,9 +189,9 @@ func isNil(v any) bool {
 
 // sendError sends an error reply for seq. The message is cut to fit the
 // frame limit.
-func (c *Conn) sendError(seq uint64, code Code, msg string) error {
+func (c *Conn) sendError(seq uint64, code Code, msg string, wait bool) error {
 	if limit := min(c.cfg.maxMessage-32, 64<<10); len(msg) > limit {
 		msg = msg[:limit]
 	}
-	return c.send(c.ctx, kindError, seq, 0, errBody{code, msg}, false)
+	return c.send(c.ctx, kindError, seq, 0, errBody{code, msg}, wait)
 }
