@@ -1,11 +1,12 @@
-// Command quickstart runs a local state machine: a request starts work
-// asynchronously, a handler reacts, and the caller waits for the result with
-// When1 and a deadline, as an HTTP handler in front of asynchronous work
-// would. (The networked version serves the same machine over aRPC.)
+// Command quickstart runs an aRPC server and client in one process, on
+// loopback: the client asks the remote machine for work with Add1, a handler on
+// the server starts it, and the client waits on its local mirror with When1 and
+// a deadline, as an HTTP handler in front of asynchronous work would.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,9 @@ import (
 	"time"
 
 	am "github.com/arpc-go/arpc/pkg/machine"
+	"github.com/arpc-go/arpc/pkg/rpc"
+	ssC "github.com/arpc-go/arpc/states/client"
+	ssS "github.com/arpc-go/arpc/states/server"
 )
 
 // The order machine: a request starts work, work ends in Done.
@@ -25,17 +29,17 @@ var (
 	names = am.S{"Requested", "Working", "Done", am.Exception}
 )
 
-// handlers run next to the machine, on the goroutine processing its queue.
+// handlers run on the server, next to the machine.
 type handlers struct {
 	out io.Writer
-	// jobs owns the asynchronous work, so run can wait for it.
+	// jobs owns the asynchronous work, so main can wait for it.
 	jobs sync.WaitGroup
 }
 
 // RequestedState starts the work asynchronously and returns at once.
 func (h *handlers) RequestedState(e *am.Event) {
 	id := e.Args["id"]
-	fmt.Fprintf(h.out, "handler: request %v accepted, working\n", id)
+	fmt.Fprintf(h.out, "server: request %v accepted, working\n", id)
 	e.Machine.Add1("Working", nil)
 	h.jobs.Add(1)
 	go func() {
@@ -45,15 +49,9 @@ func (h *handlers) RequestedState(e *am.Event) {
 		for i := range 1000 {
 			sum += i
 		}
-		fmt.Fprintf(h.out, "backend: request %v done (result %d)\n", id, sum)
+		fmt.Fprintf(h.out, "server: request %v done (result %d)\n", id, sum)
 		e.Machine.Add1("Done", am.A{"result": sum})
 	}()
-}
-
-// DoneEnter refuses a result without a value: false cancels the transition.
-func (h *handlers) DoneEnter(e *am.Event) bool {
-	_, ok := e.Args["result"].(int)
-	return ok
 }
 
 func main() {
@@ -66,40 +64,72 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer) error {
-	// 1. the machine, with its handlers
-	mach := am.New(ctx, states, &am.Opts{ID: "orders"})
-	if err := mach.VerifyStates(names); err != nil {
+	// 1. the machine to expose, with its handlers
+	worker := am.New(ctx, states, &am.Opts{ID: "orders"})
+	if err := worker.VerifyStates(names); err != nil {
 		return err
 	}
 	h := &handlers{out: out}
-	if err := mach.BindHandlers(h); err != nil {
+	if err := worker.BindHandlers(h); err != nil {
 		return err
 	}
 	defer func() {
 		h.jobs.Wait()
-		mach.Dispose()
-		<-mach.WhenDisposed()
+		worker.Dispose()
+		<-worker.WhenDisposed()
 	}()
-	fmt.Fprintln(out, "main: machine is", mach.StringAll())
 
-	// 2. relations: Done and Working remove each other; a handler refuses a
-	// Done without a result
-	fmt.Fprintln(out, "main: Add1(Done) without a result =", mach.Add1("Done", nil))
+	// 2. the server, on an ephemeral loopback port
+	srv, err := rpc.NewServer(ctx, "127.0.0.1:0", "orders", worker, nil)
+	if err != nil {
+		return err
+	}
+	defer srv.Stop(true)
+	srv.Start()
+	if err := wait(ctx, srv.Mach, ssS.RpcReady); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "server: ready")
 
-	// 3. sync over async: mutate, then wait with a deadline
-	res := mach.Add1("Requested", am.A{"id": 1})
-	fmt.Fprintln(out, "main: Add1(Requested) =", res)
+	// 3. the client, mirroring the machine
+	c, err := rpc.NewClient(ctx, srv.Addr, "web", states, names)
+	if err != nil {
+		return err
+	}
+	defer c.Stop(ctx, true)
+	c.Start()
+	if err := wait(ctx, c.Mach, ssC.Ready); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "client: connected, mirror is", c.Worker.StringAll())
+
+	// 4. sync over async: mutate, then wait locally with a deadline
+	res := c.Worker.Add1("Requested", am.A{"id": 1})
+	fmt.Fprintln(out, "client: Add1(Requested) =", res)
 	reqCtx, reqCancel := context.WithTimeout(ctx, 2*time.Second)
 	defer reqCancel()
 	select {
-	case <-mach.When1("Done", reqCtx):
+	case <-c.Worker.When1("Done", reqCtx):
 	case <-reqCtx.Done():
 	}
 	if reqCtx.Err() != nil {
 		// an HTTP front would answer 504 Gateway Timeout here
 		return fmt.Errorf("no answer in time: %w", reqCtx.Err())
 	}
-	fmt.Fprintln(out, "main: Done, machine is", mach.String())
-	fmt.Fprintln(out, "main: stopping")
+	fmt.Fprintln(out, "client: Done, mirror is", c.Worker.String())
+	fmt.Fprintln(out, "client: stopping")
 	return nil
+}
+
+// wait waits for state on mach, or fails on Exception or ctx.
+func wait(ctx context.Context, mach *am.Machine, state string) error {
+	select {
+	case <-mach.When1(state, ctx):
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return nil
+	case <-mach.WhenErr(ctx):
+		return errors.Join(fmt.Errorf("%s failed", mach.ID), mach.Err())
+	}
 }

@@ -74,8 +74,7 @@ func (m *Machine) teardown() {
 	m.logger.Store(nil)
 	m.closeAllWaiters()
 	m.trMu.Lock()
-	var none []Tracer
-	m.tracers.Store(&none)
+	m.tracers.Store(newTracerSet(nil))
 	m.trMu.Unlock()
 	m.clockCleared.Store(true)
 	m.disposeMu.Lock()

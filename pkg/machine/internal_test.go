@@ -623,3 +623,32 @@ func TestSetStructRebindsHandlers(t *testing.T) {
 	assert.Error(t, m.SetStruct(Struct{"Q": {}}, S{"Q", "A"}))
 	assert.Equal(t, S{"Z", "A", Exception}, m.StateNames())
 }
+
+type transientTracer struct {
+	NoOpTracer
+	transient bool
+	ends      int
+	last      Time
+}
+
+func (tr *transientTracer) TransientTransitions() bool { return tr.transient }
+func (tr *transientTracer) TransitionEnd(t *Transition) {
+	tr.ends++
+	tr.last = slices.Clone(t.TimeAfter)
+}
+
+// Records are reused with transient tracers only.
+func TestTransientTracerReuse(t *testing.T) {
+	for _, transient := range []bool{true, false} {
+		tr := &transientTracer{transient: transient}
+		m := newTestMachine(t, Struct{"A": {}}, nil)
+		require.NoError(t, m.BindTracer(tr))
+		m.Add1("A", nil)
+		first := m.spareT
+		m.Remove1("A", nil)
+		assert.Equal(t, transient, first == m.spareT, "transient=%v", transient)
+		assert.Equal(t, 2, tr.ends)
+		assert.Equal(t, Time{2, 0}, tr.last)
+		require.NoError(t, m.DetachTracer(tr))
+	}
+}

@@ -10,8 +10,8 @@ import (
 func (m *Machine) startTransition(it *queueItem, sch *schema) *Transition {
 	trs := m.tracerList()
 	t := m.spareT
-	if t == nil || len(trs) > 0 || !t.life.CompareAndSwap(txFree, txRecycling) {
-		t = &Transition{}
+	if t == nil || m.tracersKeepRecords() || !t.life.CompareAndSwap(txFree, txRecycling) {
+		t = newTransition(len(sch.names))
 		m.spareT = t
 		t.life.Store(txRecycling)
 	}
@@ -51,8 +51,7 @@ func (m *Machine) startTransition(it *queueItem, sch *schema) *Transition {
 	m.mu.RUnlock()
 	t.StatesBefore = sch.namesOf(t.StatesBefore, t.before)
 	m.curT.Store(t)
-	for _, tr := range trs {
-		t.expose()
+	for _, tr := range m.tracersFor(t) {
 		tr.TransitionInit(t)
 	}
 	m.logPreEntries(t)

@@ -85,7 +85,7 @@ type Machine struct {
 
 	// tracers
 	trMu    sync.Mutex
-	tracers atomic.Pointer[[]Tracer]
+	tracers atomic.Pointer[tracerSet]
 
 	// logging
 	logLevel atomic.Int32
@@ -178,7 +178,7 @@ func New(ctx context.Context, s Struct, opts *Opts) *Machine {
 		}
 	}
 	trs := slices.Clone(m.Tracers)
-	m.tracers.Store(&trs)
+	m.tracers.Store(newTracerSet(trs))
 	for _, t := range trs {
 		t.MachineInit(m)
 	}

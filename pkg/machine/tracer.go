@@ -82,22 +82,57 @@ func (t *NoOpTracer) StructChange(*Machine, Struct) {}
 // VerifyStates does nothing.
 func (t *NoOpTracer) VerifyStates(*Machine) {}
 
+// TransientTracer is an optional interface for a Tracer. If
+// TransientTransitions returns true, the tracer promises not to keep a
+// *Transition (nor its slices) after a hook returns, so the engine may
+// reuse records, which saves allocations on every transition. Copy what you
+// need inside the hook.
+type TransientTracer interface {
+	TransientTransitions() bool
+}
+
+// tracerSet is an immutable snapshot of the bound tracers.
+type tracerSet struct {
+	list []Tracer
+	// transient: every tracer is a TransientTracer returning true
+	transient bool
+}
+
+func newTracerSet(list []Tracer) *tracerSet {
+	ts := &tracerSet{list: list, transient: true}
+	for _, t := range list {
+		if tt, ok := t.(TransientTracer); !ok || !tt.TransientTransitions() {
+			ts.transient = false
+		}
+	}
+	return ts
+}
+
 // tracerList returns the current tracers (a snapshot; don't modify).
 func (m *Machine) tracerList() []Tracer {
 	if p := m.tracers.Load(); p != nil {
-		return *p
+		return p.list
 	}
 	return nil
 }
 
-// tracersFor returns the current tracers, marking t as handed out if there
-// are any (tracers may keep records).
+// tracersKeepRecords tells whether some tracer may keep records.
+func (m *Machine) tracersKeepRecords() bool {
+	p := m.tracers.Load()
+	return p != nil && len(p.list) > 0 && !p.transient
+}
+
+// tracersFor returns the current tracers, marking t as handed out if some
+// may keep records.
 func (m *Machine) tracersFor(t *Transition) []Tracer {
-	trs := m.tracerList()
-	if len(trs) > 0 {
+	p := m.tracers.Load()
+	if p == nil || len(p.list) == 0 {
+		return nil
+	}
+	if !p.transient {
 		t.expose()
 	}
-	return trs
+	return p.list
 }
 
 // ErrTracerBound and ErrTracerNotBound are returned by BindTracer and
@@ -123,7 +158,7 @@ func (m *Machine) BindTracer(t Tracer) error {
 		return ErrTracerBound
 	}
 	next := append(slices.Clone(cur), t)
-	m.tracers.Store(&next)
+	m.tracers.Store(newTracerSet(next))
 	m.Tracers = slices.Clone(next)
 	return nil
 }
@@ -139,7 +174,7 @@ func (m *Machine) DetachTracer(t Tracer) error {
 		return ErrTracerNotBound
 	}
 	next := slices.Delete(slices.Clone(cur), i, i+1)
-	m.tracers.Store(&next)
+	m.tracers.Store(newTracerSet(next))
 	m.Tracers = slices.Clone(next)
 	return nil
 }

@@ -1,8 +1,11 @@
 package machine
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strings"
@@ -72,6 +75,22 @@ type Transition struct {
 	steps bool
 }
 
+// newTransition allocates a record with room for n states, so a fresh
+// record costs a few allocations rather than one per growing slice.
+func newTransition(n int) *Transition {
+	t := &Transition{}
+	strs := make(S, 5*n)
+	t.StatesBefore, t.TargetStates = strs[0:0:n], strs[n:n:2*n]
+	t.Enters, t.Exits = strs[2*n:2*n:3*n], strs[3*n:3*n:4*n]
+	t.mut.CalledStates = strs[4*n : 4*n : 5*n]
+	ints := make([]int, 6*n)
+	t.called, t.before, t.targets = ints[0:0:n], ints[n:n:2*n], ints[2*n:2*n:3*n]
+	t.enters, t.exits, t.changed = ints[3*n:3*n:4*n], ints[4*n:4*n:5*n], ints[5*n:5*n:6*n]
+	times := make(Time, 2*n)
+	t.TimeBefore, t.timeAfter = times[0:0:n], times[n:n:2*n]
+	return t
+}
+
 // reset prepares a record for a new transition.
 func (t *Transition) reset(m *Machine) {
 	t.ID = ""
@@ -128,7 +147,7 @@ func (t *Transition) expose() bool {
 		case txFree:
 			if t.life.CompareAndSwap(txFree, txExposing) {
 				if t.ID == "" {
-					t.ID = randHex(8)
+					t.ID = fastID()
 				}
 				t.life.Store(txExposed)
 				return true
@@ -137,6 +156,13 @@ func (t *Transition) expose() bool {
 			runtime.Gosched()
 		}
 	}
+}
+
+// fastID returns a random 16-hex-char ID (not cryptographic).
+func fastID() string {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
+	return hex.EncodeToString(b[:])
 }
 
 // exposeCur exposes and returns the machine's current transition, or nil.

@@ -3,7 +3,6 @@ package machine
 import (
 	"context"
 	"slices"
-	"strconv"
 )
 
 // S is a list of state names.
@@ -284,5 +283,3 @@ type LogEntry struct {
 	Level LogLevel
 	Text  string
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -108,3 +108,7 @@ func (t *sourceTracer) diff(entries []tickEntry, base, baseExits am.Time) []tick
 	}
 	return entries
 }
+
+// TransientTransitions promises the engine that the tracer keeps no
+// *Transition, so transition records can be reused.
+func (t *sourceTracer) TransientTransitions() bool { return true }

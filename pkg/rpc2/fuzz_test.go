@@ -23,7 +23,7 @@ func FuzzDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fc := newFakeConn(data)
+		fc := newFakeConn(fuzzSettings, data)
 		c := NewConn(fc, reg, WithMaxMessageSize(1<<16), WithMaxConcurrency(2), WithRequestWindow(2))
 		ctx := context.Background()
 		calls := []*Call{
@@ -51,6 +51,10 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// fuzzSettings opens the fuzzed stream: it gives the Conn credit for the
+// calls the target makes.
+var fuzzSettings = buildFrames(nil, testFrame{kind: kindSettings, seq: 8})
+
 // fuzzSeeds returns valid and near-valid streams.
 func fuzzSeeds(t testing.TB) [][]byte {
 	valid := buildFrames(t,
@@ -65,6 +69,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		testFrame{kind: kindRequest, seq: 4, method: mAdd, body: &Args{5, 6}},
 		testFrame{kind: kindRequest, seq: 5, method: 99, body: &Args{5, 6}},
 		testFrame{kind: kindRequest, seq: 6, method: mPanic, body: &Args{}},
+		testFrame{kind: kindCredit, seq: 3},
 	)
 	mismatch := buildFrames(t,
 		testFrame{kind: kindRequest, seq: 1, method: mAdd, body: "not args"},
@@ -79,6 +84,8 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		{0},
 		{0xff, 0xff, 0xff, 0xff, 0x0f},
 		{2, byte(kindReset), 0},
+		{2, byte(kindSettings), 4},
+		{2, byte(kindCredit), 0},
 		{3, byte(kindRequest), 1, 1},
 		{5, byte(kindRequest) | flagRaw, 1, 1, 0x80, 0x80},
 	}

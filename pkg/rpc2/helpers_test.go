@@ -185,9 +185,14 @@ func buildFrames(t testing.TB, frames ...testFrame) []byte {
 	cd := NewGobCodec()
 	var b []byte
 	for _, f := range frames {
-		if f.kind == kindReset {
+		switch f.kind {
+		case kindReset:
 			cd.ResetEncoder()
 			b = append(b, 1, byte(kindReset))
+			continue
+		case kindSettings, kindCredit:
+			b = append(b, byte(1+uvarintLen(f.seq)), byte(f.kind))
+			b = binary.AppendUvarint(b, f.seq)
 			continue
 		}
 		start := len(b)
@@ -260,21 +265,29 @@ func (p *rawPeer) read(v any) frame {
 	return f
 }
 
-// fakeConn is a net.Conn that reads a fixed stream (after start is closed)
-// and discards writes. Used by the fuzz target.
+// fakeConn is a net.Conn that reads a fixed stream and discards writes: it
+// delivers pre at once, then data after start is closed. Used by the fuzz
+// target.
 type fakeConn struct {
 	mu     sync.Mutex
-	r      io.Reader
+	pre, r io.Reader
 	start  chan struct{}
 	closed chan struct{}
 	once   sync.Once
 }
 
-func newFakeConn(data []byte) *fakeConn {
-	return &fakeConn{r: bytes.NewReader(data), start: make(chan struct{}), closed: make(chan struct{})}
+func newFakeConn(pre, data []byte) *fakeConn {
+	return &fakeConn{pre: bytes.NewReader(pre), r: bytes.NewReader(data),
+		start: make(chan struct{}), closed: make(chan struct{})}
 }
 
 func (f *fakeConn) Read(p []byte) (int, error) {
+	f.mu.Lock()
+	n, _ := f.pre.Read(p)
+	f.mu.Unlock()
+	if n > 0 {
+		return n, nil
+	}
 	select {
 	case <-f.start:
 	case <-f.closed:
