@@ -55,7 +55,7 @@ func codeErr(code rpc2.Code, format string, args ...any) error {
 }
 
 func sessionOf(c *rpc2.Conn) (*session, error) {
-	se, _ := c.Value(sessionKey{}).(*session)
+	se, _ := c.Value(sessionKey).(*session)
 	if se == nil || !se.ready.Load() {
 		return nil, codeErr(CodeNoSession, "no session: handshake first")
 	}
@@ -77,7 +77,7 @@ func (s *Server) handleHandshake(
 		return codeErr(CodeSchemaMismatch, "schema hash differs: client %x, server %x",
 			m.SchemaHash, s.hash)
 	}
-	if c.Value(sessionKey{}) != nil {
+	if c.Value(sessionKey) != nil {
 		return codeErr(CodeInvalidParams, "session already established")
 	}
 	se := newSession(s, c, m.ClientID)
@@ -100,7 +100,7 @@ func (s *Server) handleHandshake(
 		return ErrStopped
 	}
 	s.sessions[se] = struct{}{}
-	c.SetValue(sessionKey{}, se)
+	c.SetValue(sessionKey, se)
 	se.ready.Store(true)
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -236,7 +236,7 @@ func (s *Server) handleLog(_ context.Context, c *rpc2.Conn, msg *wireString, _ *
 // handleBye notes an orderly goodbye: the peer closes the connection next,
 // and the session ends with it.
 func (s *Server) handleBye(_ context.Context, c *rpc2.Conn, _ *Empty, _ *Empty) error {
-	if se, _ := c.Value(sessionKey{}).(*session); se != nil {
+	if se, _ := c.Value(sessionKey).(*session); se != nil {
 		se.close()
 	}
 	return nil

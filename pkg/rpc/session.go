@@ -15,8 +15,9 @@ import (
 // mutation runs once.
 const dedupeSize = 128
 
-// sessionKey stores a connection's *session among its values.
-type sessionKey struct{}
+// sessionKey stores a connection's *session among its values. A pointer key
+// hashes faster than a struct type in the values map.
+var sessionKey = new(byte)
 
 // session is one client's view of the source: its clock baseline (what the
 // client has been sent), the version of the last update, and its watches.
@@ -74,10 +75,20 @@ func (se *session) signal() {
 }
 
 // signalSessions wakes every session's pusher.
+// A session with a mutation in flight is not woken: it is marked, and the
+// mutation's reply carries the change (its diff is taken under the same
+// lock, after this pass's transitions were recorded), so a client's own
+// mutations cost no push and no wake-up.
 func (s *Server) signalSessions() {
 	s.mu.Lock()
 	for se := range s.sessions {
-		se.signal()
+		se.mu.Lock()
+		if se.inflight > 0 {
+			se.missed = true
+		} else {
+			se.signal()
+		}
+		se.mu.Unlock()
 	}
 	s.mu.Unlock()
 }
@@ -146,10 +157,12 @@ func (se *session) push(ctx context.Context) {
 		se.mu.Unlock()
 		return
 	}
-	// Notify under the lock keeps versions in wire order with other pushes.
+	se.mu.Unlock()
+	// Only this goroutine pushes, so pushes reach the wire in version order;
+	// not holding se.mu here keeps a slow client from stalling the source's
+	// queue (its QueueEnd takes se.mu) or this client's mutations.
 	se.s.calls.Add(1)
 	err := se.conn.Notify(ctx, mPush, &msg)
-	se.mu.Unlock()
 	if err != nil {
 		se.s.opts.logger.Debug("arpc: push failed", "client", se.clientID, "err", err)
 	}
@@ -205,8 +218,12 @@ func (se *session) end(reqID uint64, resp *respResult, diff bool) {
 	}
 	se.inflight--
 	if se.inflight == 0 && se.missed {
+		// The reply's diff covers every change whose queue pass ended before
+		// now (see signalSessions); only what it doesn't carry needs a push.
 		se.missed = false
-		se.signal()
+		if !diff || len(se.matched) > 0 {
+			se.signal()
+		}
 	}
 }
 
@@ -222,7 +239,7 @@ func (se *session) close() {
 
 // onDisconnect ends the session of a closed connection.
 func (s *Server) onDisconnect(conn *rpc2.Conn, _ error) {
-	se, _ := conn.Value(sessionKey{}).(*session)
+	se, _ := conn.Value(sessionKey).(*session)
 	if se == nil {
 		return
 	}

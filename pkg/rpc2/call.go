@@ -46,6 +46,7 @@ func (c *Conn) register(call *Call) error {
 	c.seq++
 	call.seq = c.seq
 	c.pending[call.seq] = call
+	c.npending.Add(1)
 	c.pmu.Unlock()
 	return nil
 }
@@ -60,6 +61,7 @@ func (c *Conn) takePending(seq uint64) *Call {
 		return nil
 	}
 	delete(c.pending, seq)
+	c.npending.Add(-1)
 	stop := call.stop
 	call.stop = nil
 	c.pmu.Unlock()
@@ -91,7 +93,9 @@ func (c *Conn) failPending(err error) {
 // remote handler's error as an *Error, ErrEncode/ErrTooLarge for arguments
 // that cannot be sent (nothing is sent then), ErrDecode for a reply that
 // cannot be decoded, ctx's error if ctx ends first (the call is forgotten at
-// once; a late reply is discarded), or the connection's end error. Safe for
+// once; a late reply is discarded), or the connection's end error. ctx
+// bounds every wait, including the wait for flow-control credit when the
+// peer's request window (see WithRequestWindow) is used up. Safe for
 // concurrent use.
 func (c *Conn) Call(ctx context.Context, m Method, args, reply any) error {
 	if err := ctx.Err(); err != nil {
@@ -139,7 +143,9 @@ func (c *Conn) Call(ctx context.Context, m Method, args, reply any) error {
 // that may complete while nobody receives (rpc2 never blocks delivering; a
 // completion that does not fit is dropped). An unbuffered done makes Go
 // return a Call with an ErrInvalid Error that is never sent on done.
-// Safe for concurrent use.
+// Go returns without waiting for the reply, but it may wait (bounded by ctx)
+// for flow-control credit when the peer's request window is used up, and for
+// room in the write buffer. Safe for concurrent use.
 func (c *Conn) Go(ctx context.Context, m Method, args, reply any, done chan *Call) *Call {
 	call := &Call{Method: m, Args: args, Reply: reply, Done: done}
 	switch {

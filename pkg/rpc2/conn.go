@@ -36,8 +36,9 @@ type Conn struct {
 	flushing bool   // a goroutine is writing; it writes wbuf before it stops
 	werr     error  // sticky: the write side has failed or the conn has ended
 	wwait    chan struct{}
-	appended uint64 // bytes ever appended to wbuf
-	written  uint64 // bytes handed to nc.Write
+	kick     chan struct{} // wakes the writer goroutine
+	appended uint64        // bytes ever appended to wbuf
+	written  uint64        // bytes handed to nc.Write
 
 	// Pending outgoing calls, see call.go.
 	pmu     sync.Mutex
@@ -52,16 +53,18 @@ type Conn struct {
 	cwait   chan struct{}
 
 	// Dispatch of incoming requests, see dispatch.go.
-	sem          chan struct{} // one token per running non-ordered worker
+	sem          chan struct{} // one token per non-ordered worker
+	idle         atomic.Int32  // workers parked on queue
+	npending     atomic.Int32  // len(pending), read without pmu
 	queue        chan *request // requests waiting for a worker (room for the window)
 	orderedQ     chan *request // created by the read loop on first use
 	ready        chan struct{} // closed when handlers may run (after OnConnect)
 	inflight     atomic.Int64  // requests read and not yet finished (<= window)
 	freed        atomic.Int64  // finished notifications not yet credited
 	settingsSeen bool          // read loop only
-	draining atomic.Bool   // server shutdown: refuse new requests
-	drainErr error
-	wg       sync.WaitGroup // workers, ordered worker, context watcher
+	draining     atomic.Bool   // server shutdown: refuse new requests
+	drainErr     error
+	wg           sync.WaitGroup // workers, ordered worker, context watcher
 
 	endOnce sync.Once
 	emu     sync.Mutex
@@ -110,7 +113,9 @@ func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr
 	if !gated {
 		close(c.ready)
 	}
-	c.wg.Add(1)
+	c.kick = make(chan struct{}, 1)
+	c.wg.Add(2)
+	go c.writer()
 	go c.sendSettings()
 	if base.Done() != nil {
 		c.wg.Add(1)
@@ -315,6 +320,15 @@ func (c *Conn) Close() error {
 	c.fail(ErrClosed)
 	<-c.done
 	return nil
+}
+
+// endErr returns the end error of a connection whose context is done (its
+// parent context may have ended before fail recorded the error).
+func (c *Conn) endErr() error {
+	if err := c.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrClosed, context.Cause(c.ctx))
 }
 
 // Done returns a channel that is closed when the connection has ended and all

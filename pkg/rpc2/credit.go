@@ -10,7 +10,7 @@ import "context"
 // holds more than its window, and its read loop never waits for handlers.
 
 // sendSettings announces our window. It runs on its own goroutine because
-// the read loop must not write and NewConn must not block.
+// NewConn must not block on a write.
 func (c *Conn) sendSettings() {
 	defer c.wg.Done()
 	_ = c.send(c.ctx, kindSettings, uint64(c.cfg.window), 0, nil, false)
@@ -31,7 +31,7 @@ func (c *Conn) acquireCredit(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.ctx.Done():
-			return c.Err()
+			return c.endErr()
 		}
 		c.cmu.Lock()
 	}

@@ -32,26 +32,22 @@ func (c *Conn) dispatch(r *request) {
 		c.orderedQ <- r
 		return
 	}
+	if c.idle.Load() > 0 { // a parked worker takes it
+		c.queue <- r
+		return
+	}
 	select {
-	case c.sem <- struct{}{}:
+	case c.sem <- struct{}{}: // start another worker
 		c.wg.Add(1)
 		go c.worker(r)
-		return
-	default:
-	}
-	c.queue <- r
-	// A worker may have given up its slot after we found none free: make
-	// sure someone serves the queue.
-	select {
-	case c.sem <- struct{}{}:
-		c.wg.Add(1)
-		go c.worker(nil)
-	default:
+	default: // all workers busy: the first to finish takes it
+		c.queue <- r
 	}
 }
 
-// worker serves r, then queued requests, until the queue is empty. It holds
-// one slot of sem while it runs.
+// worker serves requests from the queue until the connection ends. Workers
+// are started on demand, at most WithMaxConcurrency per connection, and stay
+// parked when idle (so their grown stacks are reused).
 func (c *Conn) worker(r *request) {
 	defer c.wg.Done()
 	c.waitReady()
@@ -64,14 +60,12 @@ func (c *Conn) worker(r *request) {
 			continue
 		default:
 		}
-		<-c.sem
-		if len(c.queue) == 0 {
-			return
-		}
+		c.idle.Add(1)
 		select {
-		case c.sem <- struct{}{}:
-			r = nil
-		default:
+		case r = <-c.queue:
+			c.idle.Add(-1)
+		case <-c.ctx.Done():
+			c.idle.Add(-1)
 			return
 		}
 	}

@@ -90,9 +90,13 @@ func TestFaultStreamCorrupt(t *testing.T) {
 	require.Equal(t, kindSettings, p.read(nil).kind)
 
 	ctx := context.Background()
-	c1 := c.Go(ctx, mAdd, &Args{1, 1}, new(Reply), nil)
-	c2 := c.Go(ctx, mAdd, &Args{2, 2}, new(Reply), nil)
+	calls := make(chan *Call, 2)
+	go func() { // net.Pipe: writes wait for the reader
+		calls <- c.Go(ctx, mAdd, &Args{1, 1}, new(Reply), nil)
+		calls <- c.Go(ctx, mAdd, &Args{2, 2}, new(Reply), nil)
+	}()
 	f1, f2 := p.read(new(Args)), p.read(new(Args))
+	c1, c2 := <-calls, <-calls
 	// a gob message count larger than the body
 	p.write([]byte{5, byte(kindReply), byte(f1.seq), 9, 1, 2})
 	for i, call := range []*Call{c1, c2} {
@@ -261,10 +265,11 @@ func TestFaultProtocolViolations(t *testing.T) {
 
 func TestFaultTruncatedStream(t *testing.T) {
 	full := buildFrames(t, testFrame{kind: kindRequest, seq: 1, method: mAdd, body: &Args{1, 2}})
-	a, b := net.Pipe()
+	a, b := tcpPair(t)
 	c := NewConn(a, testRegistry(t))
+	t.Cleanup(func() { closeWithin(t, c) })
 	p := newRawPeer(t, b)
-	go func() {
+	go func() { // keep reading what c writes
 		buf := make([]byte, 1024)
 		for {
 			if _, err := b.Read(buf); err != nil {
@@ -273,7 +278,7 @@ func TestFaultTruncatedStream(t *testing.T) {
 		}
 	}()
 	p.write(full[:len(full)-2])
-	_ = b.Close()
+	require.NoError(t, b.(*net.TCPConn).CloseWrite()) // the stream ends mid-frame
 	waitDone(t, c, 10*time.Second)
 	assert.True(t, errors.Is(c.Err(), ErrConnLost))
 	assert.ErrorContains(t, c.Err(), "unexpected EOF")
@@ -308,8 +313,9 @@ func TestFaultPeerVanishes(t *testing.T) {
 	})
 }
 
-// TestFaultSlowPeerBackpressure: a peer that stops reading makes Notify wait
-// (bounded buffers), and ctx bounds the wait.
+// TestFaultSlowPeerBackpressure: a peer that stops reading makes senders
+// wait (the write buffer is bounded), and ctx bounds every wait, even while
+// a write is blocked.
 func TestFaultSlowPeerBackpressure(t *testing.T) {
 	a, b := net.Pipe()
 	c := NewConn(a, nil)
@@ -318,18 +324,25 @@ func TestFaultSlowPeerBackpressure(t *testing.T) {
 	p.write(buildFrames(t, testFrame{kind: kindSettings, seq: 1 << 20}))
 	require.Equal(t, kindSettings, p.read(nil).kind)
 	// nobody reads b any more
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	blob := make([]byte, 1<<10)
-	var err error
-	for err == nil {
-		err = c.Notify(ctx, 1, &blob)
+	var call *Call
+	for i := 0; ; i++ {
+		require.Less(t, i, 10000, "senders never had to wait")
+		if call = c.Go(ctx, 1, &blob, nil, nil); call.Error != nil {
+			break
+		}
 	}
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorIs(t, call.Error, context.DeadlineExceeded)
 	c.wmu.Lock()
 	queued := len(c.wbuf)
 	c.wmu.Unlock()
 	assert.LessOrEqual(t, queued, writeBufLimit+2<<10, "the write buffer is bounded")
+
+	nctx, ncancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer ncancel()
+	assert.ErrorIs(t, c.Notify(nctx, 1, &blob), context.DeadlineExceeded)
 }
 
 // TestFaultWindowWait: with the peer's window used up, calls wait for credit

@@ -137,9 +137,21 @@ func appendHeader(b []byte, k kind, seq uint64, m Method) []byte {
 }
 
 // sealFrame writes the length prefix of the frame that starts at start (with
-// lenReserve bytes reserved) and closes the gap. It returns the new slice.
+// lenReserve bytes reserved) and returns the new slice. A small frame gets a
+// minimal prefix (the payload moves down to close the gap); a large one gets
+// a padded 5-byte uvarint instead, which saves moving the payload.
 func sealFrame(b []byte, start int) []byte {
 	n := len(b) - start - lenReserve
+	if n >= padThreshold {
+		p := b[start : start+lenReserve]
+		x := uint64(n)
+		for i := range lenReserve - 1 {
+			p[i] = byte(x) | 0x80
+			x >>= 7
+		}
+		p[lenReserve-1] = byte(x)
+		return b
+	}
 	k := uvarintLen(uint64(n))
 	if k < lenReserve {
 		copy(b[start+k:], b[start+lenReserve:])
@@ -148,6 +160,9 @@ func sealFrame(b []byte, start int) []byte {
 	binary.PutUvarint(b[start:], uint64(n))
 	return b
 }
+
+// padThreshold is the payload size from which sealFrame pads the prefix.
+const padThreshold = 4 << 10
 
 func uvarintLen(x uint64) int {
 	n := 1

@@ -94,7 +94,9 @@ func (r *Registry) add(h *handler, opts []HandlerOption) error {
 }
 
 // HandleFunc registers fn for method m on r without reflection; it is what
-// performance-sensitive callers use. For each request the connection
+// performance-sensitive callers use. fn receives the connection's context
+// (canceled when the connection ends) and the Conn, on which it may call the
+// peer back. For each request the connection
 // allocates a new A, decodes the arguments into it, allocates a new R and,
 // if fn returns nil, sends *R back. A and R must be types the codec can
 // handle (or implement encoding.BinaryMarshaler/BinaryUnmarshaler on their

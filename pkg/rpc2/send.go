@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"reflect"
+	"runtime"
 )
 
 // writeBufLimit bounds the bytes queued for writing; senders wait for the
@@ -21,9 +22,11 @@ type errBody struct {
 // send encodes one frame into the write buffer and makes sure it is written:
 // if no goroutine is writing, the caller becomes the writer and writes
 // everything queued (coalescing the frames of concurrent senders into one
-// write); otherwise the current writer will write it. With wait, send returns
-// only after the frame has been handed to the transport. ctx bounds only the
-// waits (backpressure, wait).
+// write); otherwise the current writer will write it. A caller whose ctx can
+// end (other than the connection's own, whose end closes the transport) does
+// not write itself, since a blocked write cannot be interrupted: it wakes the
+// connection's writer goroutine instead, so ctx bounds all its waits. With
+// wait, send returns only after the frame has been handed to the transport.
 //
 // Encoding happens under the write lock, so frames reach the codec in stream
 // order. If encoding fails (or the frame is too large) nothing of the frame
@@ -76,10 +79,25 @@ func (c *Conn) sendFrame(ctx context.Context, k kind, seq uint64, m Method, body
 	c.wbuf = b
 	end := c.appended
 	var werr error
-	if !c.flushing {
+	switch {
+	case c.flushing:
+	case ctx.Done() == nil || ctx == c.ctx:
 		c.flushing = true
+		if c.npending.Load() > 1 || c.inflight.Load() > 1 {
+			// Other calls or handlers are under way, so more frames are
+			// probably about to be sent: let them join this write.
+			c.wmu.Unlock()
+			runtime.Gosched()
+			c.wmu.Lock()
+		}
 		werr = c.flushLocked()
-	} else if wait {
+	default:
+		select {
+		case c.kick <- struct{}{}:
+		default: // already kicked
+		}
+	}
+	if wait {
 		for c.written < end && c.werr == nil {
 			if err := c.waitWriteLocked(ctx); err != nil {
 				return true, err
@@ -94,6 +112,28 @@ func (c *Conn) sendFrame(ctx context.Context, k kind, seq uint64, m Method, body
 		c.fail(werr)
 	}
 	return true, err
+}
+
+// writer writes on behalf of senders that must not block in a write.
+func (c *Conn) writer() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.kick:
+		case <-c.ctx.Done():
+			return
+		}
+		c.wmu.Lock()
+		var werr error
+		if !c.flushing {
+			c.flushing = true
+			werr = c.flushLocked()
+		}
+		c.wmu.Unlock()
+		if werr != nil {
+			c.fail(werr)
+		}
+	}
 }
 
 // flushLocked writes wbuf until it is empty, releasing the lock around each
