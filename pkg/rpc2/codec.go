@@ -67,6 +67,23 @@ func (g *gobCodec) Decode(body []byte, v any) error {
 	}
 	g.r.reset(body)
 	defer g.r.reset(nil)
+	return g.decode(v)
+}
+
+// streamDecoder is implemented by codecs that can decode a large body
+// straight from the transport (see frameReader.streamFrame).
+type streamDecoder interface {
+	decodeStream(s *streamBody, v any) error
+}
+
+func (g *gobCodec) decodeStream(s *streamBody, v any) error {
+	g.r.s, g.r.msgLeft = s, 0
+	defer func() { g.r.s = nil }()
+	return g.decode(v)
+}
+
+// decode decodes the body that g.r serves and checks it was consumed exactly.
+func (g *gobCodec) decode(v any) error {
 	err := g.dec.Decode(v)
 	if g.r.len() > 0 {
 		if err == nil {
@@ -96,26 +113,38 @@ func scanGob(body []byte) error {
 		return fmt.Errorf("%w: empty gob body", ErrDesync)
 	}
 	for len(body) > 0 {
-		var n uint64
-		b := body[0]
-		if b < 0x80 {
-			n, body = uint64(b), body[1:]
-		} else {
-			w := int(-int8(b))
-			if w > 8 || w >= len(body) {
-				return fmt.Errorf("%w: bad gob message count", ErrDesync)
-			}
-			for _, x := range body[1 : 1+w] {
-				n = n<<8 | uint64(x)
-			}
-			body = body[1+w:]
+		n, w, err := gobCount(body, len(body))
+		if err != nil {
+			return err
 		}
-		if n == 0 || n > uint64(len(body)) {
-			return fmt.Errorf("%w: gob message count %d exceeds the body", ErrDesync, n)
-		}
-		body = body[n:]
+		body = body[w+n:]
 	}
 	return nil
+}
+
+// gobCount parses the gob message count at the start of p and checks that
+// the message fits in left bytes (p's own length for a whole body; the rest
+// of the frame when p is only a peek). It returns the count and the width of
+// its encoding.
+func gobCount(p []byte, left int) (n, w int, err error) {
+	b := p[0]
+	var x uint64
+	if b < 0x80 {
+		x, w = uint64(b), 1
+	} else {
+		k := int(-int8(b))
+		if k > 8 || k >= len(p) {
+			return 0, 0, fmt.Errorf("%w: bad gob message count", ErrDesync)
+		}
+		for _, c := range p[1 : 1+k] {
+			x = x<<8 | uint64(c)
+		}
+		w = 1 + k
+	}
+	if x == 0 || left < w || x > uint64(left-w) {
+		return 0, 0, fmt.Errorf("%w: gob message count %d exceeds the body", ErrDesync, x)
+	}
+	return int(x), w, nil
 }
 
 // appendWriter is an io.Writer that appends to a slice.
@@ -126,17 +155,31 @@ func (w *appendWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// bodyReader reads one body; it implements io.ByteReader so that gob does
-// not wrap it in a buffer that would read ahead.
+// bodyReader serves one body to the gob decoder, from a slice or (for large
+// frames) from the stream; it implements io.ByteReader so that gob does not
+// wrap it in a buffer that would read ahead. In stream mode it checks each
+// gob message count against the rest of the body before gob sees it, as
+// scanGob does for slices.
 type bodyReader struct {
-	b   []byte
-	off int
+	b       []byte
+	off     int
+	s       *streamBody // stream mode when set
+	msgLeft int         // stream mode: bytes left of the current gob message
 }
 
 func (r *bodyReader) reset(b []byte) { r.b, r.off = b, 0 }
-func (r *bodyReader) len() int       { return len(r.b) - r.off }
+
+func (r *bodyReader) len() int {
+	if r.s != nil {
+		return r.s.left
+	}
+	return len(r.b) - r.off
+}
 
 func (r *bodyReader) Read(p []byte) (int, error) {
+	if r.s != nil {
+		return r.readStream(p)
+	}
 	if r.off >= len(r.b) {
 		return 0, io.EOF
 	}
@@ -145,11 +188,33 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (r *bodyReader) ReadByte() (byte, error) {
-	if r.off >= len(r.b) {
+func (r *bodyReader) readStream(p []byte) (int, error) {
+	if r.s.left == 0 {
 		return 0, io.EOF
 	}
-	b := r.b[r.off]
-	r.off++
-	return b, nil
+	if r.msgLeft == 0 { // at a message boundary: check the count first
+		pre, err := r.s.peek(9)
+		if err != nil {
+			return 0, err
+		}
+		n, w, err := gobCount(pre, r.s.left)
+		if err != nil {
+			return 0, err
+		}
+		r.msgLeft = w + n
+	}
+	if len(p) > r.msgLeft {
+		p = p[:r.msgLeft]
+	}
+	n, err := r.s.Read(p)
+	r.msgLeft -= n
+	return n, err
+}
+
+func (r *bodyReader) ReadByte() (byte, error) {
+	var b [1]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return 0, err
+	}
+	return b[0], nil
 }

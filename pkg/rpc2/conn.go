@@ -23,6 +23,7 @@ type Conn struct {
 	reg    *Registry
 	cfg    *config
 	codec  Codec
+	sdec   streamDecoder // codec, if it can decode from the stream
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -86,6 +87,22 @@ func NewConn(nc net.Conn, r *Registry, opts ...Option) *Conn {
 	return newConn(context.Background(), nc, r, cfg, err, false)
 }
 
+// Dial connects to address on the named network (as net.Dialer.DialContext
+// does, with ctx bounding only the dial) and returns a Conn serving it with
+// the handlers of r.
+func Dial(ctx context.Context, network, address string, r *Registry, opts ...Option) (*Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	c := NewConn(nc, r, opts...)
+	if err := c.Err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr error, gated bool) *Conn {
 	c := &Conn{
 		nc:      nc,
@@ -107,6 +124,7 @@ func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr
 		return c
 	}
 	c.codec = cfg.newCodec()
+	c.sdec, _ = c.codec.(streamDecoder)
 	c.fr = newFrameReader(nc, cfg.maxMessage)
 	c.sem = make(chan struct{}, cfg.maxConcurrency)
 	c.queue = make(chan *request, cfg.window)
@@ -154,13 +172,23 @@ func (c *Conn) readLoop() {
 
 func (c *Conn) readFrames() error {
 	for {
-		p, err := c.fr.next()
+		size, err := c.fr.nextSize()
 		if err != nil {
 			return err
 		}
-		f, err := parseFrame(p)
-		if err != nil {
-			return err
+		var f frame
+		streamed := false
+		if c.sdec != nil {
+			f, streamed = c.fr.streamFrame(size)
+		}
+		if !streamed {
+			p, err := c.fr.payload(size)
+			if err != nil {
+				return err
+			}
+			if f, err = parseFrame(p); err != nil {
+				return err
+			}
 		}
 		switch f.kind {
 		case kindRequest, kindNotify:
@@ -182,6 +210,9 @@ func (c *Conn) readFrames() error {
 		}
 		if err != nil {
 			return err
+		}
+		if streamed && c.fr.stream.left != 0 {
+			return fmt.Errorf("%w: %w: %d bytes of a body not read", ErrDecode, ErrDesync, c.fr.stream.left)
 		}
 	}
 }
@@ -273,10 +304,14 @@ func (c *Conn) decodeBody(f frame, v any) (err error, fatal bool) {
 		}
 		return nil, false
 	}
-	if len(f.body) == 0 {
+	if f.stream != nil {
+		err = c.sdec.decodeStream(f.stream, v)
+	} else if len(f.body) == 0 {
 		return nil, false
+	} else {
+		err = c.codec.Decode(f.body, v)
 	}
-	if err := c.codec.Decode(f.body, v); err != nil {
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrDecode, err), errors.Is(err, ErrDesync)
 	}
 	return nil, false

@@ -40,8 +40,11 @@
 // ([WithRequestWindow]) and the other end's Call, Go and Notify wait while it
 // is used up, so the read loop never blocks on handlers and always reads
 // replies (a handler calling back cannot deadlock it).
-// Writes are coalesced: whoever finds the connection idle writes everything
-// queued meanwhile by concurrent senders in one write. A handler panic becomes
+// Writes are coalesced: frames of concurrent senders queue in one buffer and
+// go out in one write, made by the sender that found the connection idle (or,
+// for senders whose context can end, by the connection's writer goroutine,
+// so that a stalled peer cannot hold them past their deadline). The write
+// buffer is bounded; senders wait for room. A handler panic becomes
 // a [CodeInternal] error reply; a hostile peer can make its connection end
 // with an error, never the process panic.
 package rpc2

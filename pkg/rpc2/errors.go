@@ -51,19 +51,19 @@ const (
 	CodeUnknown Code = 0
 	// CodeApplication is a plain error returned by a handler.
 	CodeApplication Code = 1
-	// CodeUnknownMethod: the peer has no handler for the method.
+	// CodeUnknownMethod means the peer has no handler for the method.
 	CodeUnknownMethod Code = 2
-	// CodeBadRequest: the arguments could not be decoded into the handler's type.
+	// CodeBadRequest means the arguments did not decode into the handler's type.
 	CodeBadRequest Code = 3
-	// CodeInternal: the handler panicked or its reply could not be encoded.
+	// CodeInternal means the handler panicked or its reply could not be encoded.
 	CodeInternal Code = 4
-	// CodeCanceled: the handler returned context.Canceled.
+	// CodeCanceled means the handler returned context.Canceled.
 	CodeCanceled Code = 5
-	// CodeDeadlineExceeded: the handler returned context.DeadlineExceeded.
+	// CodeDeadlineExceeded means the handler returned context.DeadlineExceeded.
 	CodeDeadlineExceeded Code = 6
-	// CodeUnavailable: the peer is shutting down and takes no new requests.
+	// CodeUnavailable means the peer is shutting down and takes no new requests.
 	CodeUnavailable Code = 7
-	// CodeTooLarge: the reply exceeded the peer's maximum message size.
+	// CodeTooLarge means the reply exceeded the peer's maximum message size.
 	CodeTooLarge Code = 8
 )
 

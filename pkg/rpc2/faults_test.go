@@ -367,3 +367,46 @@ func TestFaultWindowWait(t *testing.T) {
 	}
 	require.NoError(t, c.Call(context.Background(), 1, &Args{}, nil), "credit came back")
 }
+
+// TestFaultLargeFrames covers frames larger than the read buffer: gob bodies
+// are decoded from the stream, and the same faults behave as for small ones.
+func TestFaultLargeFrames(t *testing.T) {
+	defer func(n int) { readBufSize = n }(readBufSize)
+	readBufSize = 64
+	c, _ := connPair(t, pipePair, nil, testRegistry(t))
+	ctx := context.Background()
+	long := string(make([]byte, 1000))
+	var s string
+	require.NoError(t, c.Call(ctx, mEcho, long, &s))
+	assert.Equal(t, long, s)
+	err := c.Call(ctx, mAdd, long, nil) // type mismatch in a streamed body
+	assert.ErrorIs(t, err, &Error{Code: CodeBadRequest})
+	err = c.Call(ctx, 99, &newTypeArgs{Name: long}, nil) // discarded streamed body
+	assert.ErrorIs(t, err, &Error{Code: CodeUnknownMethod})
+	err = c.Call(ctx, mFail, &Args{A: 1, B: 2}, nil)
+	assert.ErrorIs(t, err, &Error{Code: 123})
+	var wrong int
+	assert.ErrorIs(t, c.Call(ctx, mEcho, long, &wrong), ErrDecode)
+	require.NoError(t, c.Call(ctx, mEcho, long, &s), "still in sync")
+
+	// a streamed body whose gob count runs past the frame
+	a, b := net.Pipe()
+	c2 := NewConn(a, testRegistry(t))
+	t.Cleanup(func() { closeWithin(t, c2) })
+	p := newRawPeer(t, b)
+	go func() {
+		buf := make([]byte, 1024)
+		for {
+			if _, err := b.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	frame := []byte{0, byte(kindRequest), 1, byte(mEcho), 0xfe, 0x10, 0x00} // count 4096
+	frame = append(frame, make([]byte, 100)...)
+	frame[0] = byte(len(frame) - 1)
+	_ = p
+	_, _ = b.Write(frame) // c2 may close before it has read it all
+	waitDone(t, c2, 10*time.Second)
+	assert.ErrorIs(t, c2.Err(), ErrDecode)
+}

@@ -53,6 +53,7 @@ type frame struct {
 	method uint64
 	code   uint64
 	body   []byte
+	stream *streamBody // instead of body: a large codec body still in the stream
 }
 
 // parseFrame parses one payload (the bytes after the length prefix).
@@ -176,17 +177,22 @@ func uvarintLen(x uint64) int {
 // frameReader reads length-prefixed frames, checking each length against max
 // before allocating or waiting for its bytes.
 type frameReader struct {
-	br  *bufio.Reader
-	max int
-	buf []byte // reused for frames larger than br's buffer
-	n   int    // bytes to discard from br after the current frame
+	br     *bufio.Reader
+	max    int
+	buf    []byte // reused for frames larger than br's buffer
+	n      int    // bytes to discard from br after the current frame
+	stream streamBody
 }
 
 const (
-	readBufSize  = 32 << 10
 	keepBufLimit = 1 << 20
 	maxLenPrefix = 5
 )
+
+// readBufSize is the read buffer of a connection; frames up to it are
+// decoded in place, larger ones are read into a reused buffer or streamed.
+// A variable so that tests can make every frame "large".
+var readBufSize = 8 << 10
 
 func newFrameReader(r io.Reader, max int) *frameReader {
 	return &frameReader{br: bufio.NewReaderSize(r, readBufSize), max: max}
@@ -194,6 +200,15 @@ func newFrameReader(r io.Reader, max int) *frameReader {
 
 // next returns the next payload. The slice is valid until the next call.
 func (fr *frameReader) next() ([]byte, error) {
+	size, err := fr.nextSize()
+	if err != nil {
+		return nil, err
+	}
+	return fr.payload(size)
+}
+
+// nextSize reads the next length prefix and checks it against the limit.
+func (fr *frameReader) nextSize() (int, error) {
 	if fr.n > 0 {
 		_, _ = fr.br.Discard(fr.n) // bytes are buffered: cannot fail
 		fr.n = 0
@@ -205,10 +220,10 @@ func (fr *frameReader) next() ([]byte, error) {
 			if i > 0 && err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, err
+			return 0, err
 		}
 		if i == maxLenPrefix-1 && b >= 0x80 {
-			return nil, fmt.Errorf("%w: frame length prefix too long", ErrProtocol)
+			return 0, fmt.Errorf("%w: frame length prefix too long", ErrProtocol)
 		}
 		n |= uint64(b&0x7f) << (7 * i)
 		if b < 0x80 {
@@ -216,12 +231,16 @@ func (fr *frameReader) next() ([]byte, error) {
 		}
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("%w: empty frame", ErrProtocol)
+		return 0, fmt.Errorf("%w: empty frame", ErrProtocol)
 	}
 	if n > uint64(fr.max) {
-		return nil, fmt.Errorf("%w: frame of %d bytes exceeds the limit of %d bytes", ErrTooLarge, n, fr.max)
+		return 0, fmt.Errorf("%w: frame of %d bytes exceeds the limit of %d bytes", ErrTooLarge, n, fr.max)
 	}
-	size := int(n)
+	return int(n), nil
+}
+
+// payload returns the size bytes of the current frame's payload.
+func (fr *frameReader) payload(size int) ([]byte, error) {
 	if size <= fr.br.Size() {
 		p, err := fr.br.Peek(size)
 		if err != nil {
@@ -241,6 +260,59 @@ func (fr *frameReader) next() ([]byte, error) {
 		fr.buf = nil
 	}
 	return p, nil
+}
+
+// streamHeaderPeek is how much of a large frame is peeked to parse its
+// header (a kind byte and two uvarints need at most 21).
+const streamHeaderPeek = 32
+
+// streamFrame parses the header of a large frame of size bytes and, if its
+// body is a codec body of a request, notification or reply, returns the
+// frame with the body left in the stream (f.stream) so that the codec reads
+// it straight from the transport instead of from a copy. Otherwise it
+// consumes nothing and returns false.
+func (fr *frameReader) streamFrame(size int) (frame, bool) {
+	if size <= fr.br.Size() {
+		return frame{}, false
+	}
+	pre, err := fr.br.Peek(streamHeaderPeek)
+	if err != nil {
+		return frame{}, false
+	}
+	f, err := parseFrame(pre)
+	if err != nil || f.raw || (f.kind != kindRequest && f.kind != kindNotify && f.kind != kindReply) {
+		return frame{}, false
+	}
+	hdr := len(pre) - len(f.body)
+	_, _ = fr.br.Discard(hdr) // buffered: cannot fail
+	fr.stream = streamBody{br: fr.br, left: size - hdr}
+	f.body, f.stream = nil, &fr.stream
+	return f, true
+}
+
+// streamBody reads the body of a large frame from the transport, never past
+// the end of the frame.
+type streamBody struct {
+	br   *bufio.Reader
+	left int
+}
+
+func (s *streamBody) Read(p []byte) (int, error) {
+	if s.left == 0 {
+		return 0, io.EOF
+	}
+	if len(p) > s.left {
+		p = p[:s.left]
+	}
+	n, err := s.br.Read(p)
+	s.left -= n
+	return n, unexpected(err)
+}
+
+// peek returns the next k bytes of the body without consuming them.
+func (s *streamBody) peek(k int) ([]byte, error) {
+	p, err := s.br.Peek(min(k, s.left))
+	return p, unexpected(err)
 }
 
 func unexpected(err error) error {

@@ -22,6 +22,10 @@ func FuzzDecode(f *testing.F) {
 	}, Ordered()); err != nil {
 		f.Fatal(err)
 	}
+	// Small read buffers make most frames take the large-frame paths
+	// (streamed gob bodies, reused frame buffer).
+	defer func(n int) { readBufSize = n }(readBufSize)
+	readBufSize = 64
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fc := newFakeConn(fuzzSettings, data)
 		c := NewConn(fc, reg, WithMaxMessageSize(1<<16), WithMaxConcurrency(2), WithRequestWindow(2))

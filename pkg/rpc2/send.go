@@ -82,14 +82,6 @@ func (c *Conn) sendFrame(ctx context.Context, k kind, seq uint64, m Method, body
 	switch {
 	case c.flushing:
 	case ctx.Done() == nil || ctx == c.ctx:
-		c.flushing = true
-		if c.npending.Load() > 1 || c.inflight.Load() > 1 {
-			// Other calls or handlers are under way, so more frames are
-			// probably about to be sent: let them join this write.
-			c.wmu.Unlock()
-			runtime.Gosched()
-			c.wmu.Lock()
-		}
 		werr = c.flushLocked()
 	default:
 		select {
@@ -126,7 +118,6 @@ func (c *Conn) writer() {
 		c.wmu.Lock()
 		var werr error
 		if !c.flushing {
-			c.flushing = true
 			werr = c.flushLocked()
 		}
 		c.wmu.Unlock()
@@ -136,10 +127,19 @@ func (c *Conn) writer() {
 	}
 }
 
-// flushLocked writes wbuf until it is empty, releasing the lock around each
-// write. It is called with wmu held and flushing set, and clears flushing. It
-// returns the error the connection must fail with, if a write failed.
+// flushLocked makes the caller the writer: it writes wbuf until it is
+// empty, releasing the lock around each write. It is called with wmu held and
+// flushing clear. It returns the error the connection must fail with, if a
+// write failed.
 func (c *Conn) flushLocked() error {
+	c.flushing = true
+	if c.npending.Load() > 1 || c.inflight.Load() > 1 {
+		// Other calls or handlers are under way, so more frames are
+		// probably about to be sent: let them join this write.
+		c.wmu.Unlock()
+		runtime.Gosched()
+		c.wmu.Lock()
+	}
 	var failErr error
 	for len(c.wbuf) > 0 && c.werr == nil {
 		buf := c.wbuf

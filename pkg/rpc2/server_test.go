@@ -26,11 +26,22 @@ func startServer(t *testing.T, ctx context.Context, srv *Server) (string, <-chan
 
 func dialConn(t *testing.T, addr string, r *Registry, opts ...Option) *Conn {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
+	c, err := Dial(context.Background(), "tcp", addr, r, opts...)
 	require.NoError(t, err)
-	c := NewConn(nc, r, opts...)
 	t.Cleanup(func() { closeWithin(t, c) })
 	return c
+}
+
+func TestDialErrors(t *testing.T) {
+	lis := mustListen(t)
+	addr := lis.Addr().String()
+	require.NoError(t, lis.Close())
+	_, err := Dial(context.Background(), "tcp", addr, nil)
+	assert.Error(t, err, "nothing listens")
+	lis = mustListen(t)
+	defer lis.Close()
+	_, err = Dial(context.Background(), "tcp", lis.Addr().String(), nil, WithMaxConcurrency(0))
+	assert.ErrorIs(t, err, ErrInvalid)
 }
 
 func recvErr(t *testing.T, errc <-chan error) error {
