@@ -1,10 +1,13 @@
 package rpc2
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -490,4 +493,50 @@ func TestCodeString(t *testing.T) {
 	assert.Equal(t, "code 555", Code(555).String())
 	assert.Equal(t, "rpc2: internal error", (&Error{Code: CodeInternal}).Error())
 	assert.False(t, (&Error{Code: 1}).Is(errors.New("x")))
+}
+
+// jsonCodec is a stateless Codec, to show the interface is not gob-specific.
+type jsonCodec struct{}
+
+func (jsonCodec) Encode(dst []byte, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	return append(dst, b...), err
+}
+
+func (jsonCodec) Decode(body []byte, v any) error {
+	if v == nil {
+		return nil
+	}
+	return json.Unmarshal(body, v)
+}
+
+func (jsonCodec) ResetEncoder() {}
+func (jsonCodec) ResetDecoder() {}
+
+func TestCustomCodecAndLogger(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	newJSON := func() Codec { return jsonCodec{} }
+	c, _ := connPair(t, pipePair, nil, testRegistry(t), WithCodec(newJSON), WithLogger(logger))
+	ctx := context.Background()
+	var rep Reply
+	require.NoError(t, c.Call(ctx, mAdd, &Args{20, 22}, &rep))
+	assert.Equal(t, 42, rep.C)
+	assert.ErrorIs(t, c.Call(ctx, mAdd, "x", nil), &Error{Code: CodeBadRequest})
+	assert.ErrorIs(t, c.Call(ctx, mPanic, &Args{}, nil), &Error{Code: CodeInternal})
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Contains(t, logs.String(), "handler panicked")
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
