@@ -269,6 +269,7 @@ func (c *Client) connect(ctx context.Context) (*rpc2.Conn, error) {
 		return nil, fmt.Errorf("%w: dial %s: %w", ErrNetwork, c.addr, err)
 	}
 	conn := rpc2.NewConn(nc, c.reg,
+		rpc2.WithCallTimeout(c.opts.callTimeout),
 		rpc2.WithMaxMessageSize(c.opts.maxMessageSize),
 		rpc2.WithLogger(c.opts.logger),
 	)
@@ -295,17 +296,17 @@ func (c *Client) connect(ctx context.Context) (*rpc2.Conn, error) {
 	return conn, nil
 }
 
-// call makes one remote call bounded by the call timeout.
+// call makes one remote call. The connection bounds every call by the call
+// timeout (rpc2.WithCallTimeout), so ctx may be one that never ends: that is
+// the fast path, with no timer and no hand-off to a writer goroutine.
 func (c *Client) call(ctx context.Context, m rpc2.Method, args, reply any) error {
 	conn := c.conn.Load()
 	if conn == nil || !c.Worker.ready.Load() {
 		return ErrNotReady
 	}
 	if ctx == nil {
-		ctx = c.ctx
+		ctx = context.Background()
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.opts.callTimeout)
-	defer cancel()
 	c.calls.Add(1)
 	return c.wrapErr(conn.Call(ctx, m, args, reply))
 }

@@ -126,7 +126,9 @@ func (w *Worker) mutate(typ byte, states am.S, args am.A, err error) am.Result {
 	// timedOut: an attempt's reply, and the clock diff it carried, was lost
 	timedOut := false
 	for try := 0; try <= w.c.opts.retries; try++ {
-		cerr = w.c.call(w.ctx, method, msg, &resp)
+		// the connection bounds the call; a ctx that never ends is the
+		// fast path (see Client.call)
+		cerr = w.c.call(context.Background(), method, msg, &resp)
 		if cerr == nil || !errors.Is(cerr, ErrNetworkTimeout) {
 			break
 		}

@@ -15,8 +15,9 @@ type Call struct {
 	Error  error  // set when the call completes
 	Done   chan *Call
 
-	seq  uint64
-	stop func() bool // stops the context watcher of a Go call
+	seq      uint64
+	deadline int64       // monotonic ns after which the sweeper fails it; 0: none
+	stop     func() bool // stops the context watcher of a Go call
 }
 
 // complete delivers the call without blocking (Done must have room).
@@ -30,7 +31,7 @@ func (call *Call) complete() {
 var callPool = sync.Pool{New: func() any { return &Call{Done: make(chan *Call, 1)} }}
 
 func putCall(call *Call) {
-	call.Args, call.Reply, call.Error, call.seq = nil, nil, nil, 0
+	call.Args, call.Reply, call.Error, call.seq, call.deadline = nil, nil, nil, 0, 0
 	callPool.Put(call)
 }
 
@@ -45,6 +46,9 @@ func (c *Conn) register(call *Call) error {
 	}
 	c.seq++
 	call.seq = c.seq
+	if c.cfg.callTimeout > 0 {
+		call.deadline = monoNow() + int64(c.cfg.callTimeout)
+	}
 	c.pending[call.seq] = call
 	c.npending.Add(1)
 	c.pmu.Unlock()

@@ -55,7 +55,7 @@ type Conn struct {
 
 	// Dispatch of incoming requests, see dispatch.go.
 	sem          chan struct{} // one token per non-ordered worker
-	idle         atomic.Int32  // workers parked on queue
+	handoff      chan *request // unbuffered: to a parked worker
 	npending     atomic.Int32  // len(pending), read without pmu
 	queue        chan *request // requests waiting for a worker (room for the window)
 	orderedQ     chan *request // created by the read loop on first use
@@ -128,6 +128,7 @@ func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr
 	c.fr = newFrameReader(nc, cfg.maxMessage)
 	c.sem = make(chan struct{}, cfg.maxConcurrency)
 	c.queue = make(chan *request, cfg.window)
+	c.handoff = make(chan *request)
 	if !gated {
 		close(c.ready)
 	}
@@ -135,6 +136,10 @@ func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr
 	c.wg.Add(2)
 	go c.writer()
 	go c.sendSettings()
+	if cfg.callTimeout > 0 {
+		c.wg.Add(1)
+		go c.sweep()
+	}
 	if base.Done() != nil {
 		c.wg.Add(1)
 		go c.watch(base)

@@ -32,9 +32,10 @@ func (c *Conn) dispatch(r *request) {
 		c.orderedQ <- r
 		return
 	}
-	if c.idle.Load() > 0 { // a parked worker takes it
-		c.queue <- r
+	select {
+	case c.handoff <- r: // a parked worker took it
 		return
+	default:
 	}
 	select {
 	case c.sem <- struct{}{}: // start another worker
@@ -60,12 +61,13 @@ func (c *Conn) worker(r *request) {
 			continue
 		default:
 		}
-		c.idle.Add(1)
+		// Park. dispatch's non-blocking send on the unbuffered handoff
+		// succeeds only while a worker waits here, so a request never waits
+		// for a worker that is busy elsewhere.
 		select {
+		case r = <-c.handoff:
 		case r = <-c.queue:
-			c.idle.Add(-1)
 		case <-c.ctx.Done():
-			c.idle.Add(-1)
 			return
 		}
 	}

@@ -19,6 +19,9 @@ var (
 	// ErrTooLarge reports a frame over the configured maximum message size,
 	// outgoing (an error for that call) or incoming (the connection closes).
 	ErrTooLarge = errors.New("rpc2: message too large")
+	// ErrTimeout reports a call that got no reply within the connection's
+	// WithCallTimeout. It is returned wrapped with context.DeadlineExceeded.
+	ErrTimeout = errors.New("rpc2: call timeout")
 	// ErrServerClosed is returned by Server.Serve and Server.ServeConn after
 	// Shutdown or Close, and wrapped into the end error of the server's
 	// connections.

@@ -3,6 +3,7 @@ package rpc2
 import (
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // Defaults for the options.
@@ -43,6 +44,7 @@ type config struct {
 	log            *slog.Logger
 	onConnect      func(*Conn)
 	onDisconnect   func(*Conn, error)
+	callTimeout    time.Duration
 }
 
 func newConfig(opts []Option) (*config, error) {
@@ -106,6 +108,23 @@ func WithRequestWindow(n int) Option {
 			return fmt.Errorf("%w: WithRequestWindow(%d): want 1..%d", ErrInvalid, n, maxWindow)
 		}
 		c.window = n
+		return nil
+	}}
+}
+
+// WithCallTimeout bounds every Call and Go of a connection: a call without a
+// reply after d fails with an error wrapping ErrTimeout and
+// context.DeadlineExceeded, and its late reply is discarded. It is the cheap
+// way to bound calls: a per-call context with a deadline costs a timer and a
+// hand-off to the writer goroutine, while this costs a clock read per call and
+// one sweep of the pending calls every d/16 (at least 1 ms). 0 (the default)
+// means no limit beyond each call's ctx.
+func WithCallTimeout(d time.Duration) Option {
+	return Option{func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("%w: WithCallTimeout(%s): negative", ErrInvalid, d)
+		}
+		c.callTimeout = d
 		return nil
 	}}
 }
