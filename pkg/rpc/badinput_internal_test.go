@@ -196,7 +196,7 @@ func TestBadHandshake(t *testing.T) {
 // source still runs its mutation gets Canceled; the server finishes the
 // mutation, drops the session, and keeps serving.
 func TestClientGoneMidMutation(t *testing.T) {
-	blk := newItBlocker()
+	blk := NewTestBlocker()
 	src := itSource(t, blk)
 	srv := itServer(t, src)
 	c := itClient(t, srv, "gone")
@@ -204,7 +204,7 @@ func TestClientGoneMidMutation(t *testing.T) {
 
 	res := make(chan am.Result, 1)
 	go func() { res <- c.Worker.Add1("Block", nil) }()
-	itWait(t, blk.entered, "the mutation to reach the source")
+	itWait(t, blk.Entered, "the mutation to reach the source")
 	require.NoError(t, c.conn.Load().Close())
 	select {
 	case r := <-res:

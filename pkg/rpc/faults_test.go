@@ -60,7 +60,7 @@ func waitResult(t *testing.T, ch <-chan am.Result, what string) am.Result {
 // returns Canceled with ErrNetwork; the client's machine gets ErrNetwork and
 // Disconnected; the server keeps serving.
 func TestConnectionCutMidCall(t *testing.T) {
-	blk := newBlocker()
+	blk := rpc.NewTestBlocker()
 	src := newTestSource(t, blk)
 	srv := rpctest.NewServer(t, src)
 	keeper := &connKeeper{}
@@ -72,7 +72,7 @@ func TestConnectionCutMidCall(t *testing.T) {
 
 	res := make(chan am.Result, 1)
 	go func() { res <- c.Worker.Add1(sBlock, nil) }()
-	waitCh(t, blk.entered, "the mutation to reach the source")
+	waitCh(t, blk.Entered, "the mutation to reach the source")
 	keeper.cut(t)
 
 	assert.Equal(t, am.Canceled, waitResult(t, res, "Add1 to return"))

@@ -131,22 +131,24 @@ func itSynced(t *testing.T, w *Worker, src *am.Machine) {
 	require.Equal(t, want, w.Time(nil))
 }
 
-// itBlocker's BlockState blocks the source until released, announcing each
-// entry on entered.
-type itBlocker struct {
-	entered chan struct{}
+// TestBlocker's BlockState blocks the source until released, announcing each
+// entry on Entered. Exported (in a test file) so the black-box tests of
+// package rpc_test use it too.
+type TestBlocker struct {
+	Entered chan struct{}
 	release chan struct{}
 	once    sync.Once
 }
 
-func newItBlocker() *itBlocker {
-	return &itBlocker{entered: make(chan struct{}, 16), release: make(chan struct{})}
+// NewTestBlocker returns a blocker ready to block.
+func NewTestBlocker() *TestBlocker {
+	return &TestBlocker{Entered: make(chan struct{}, 16), release: make(chan struct{})}
 }
 
-func (b *itBlocker) BlockState(e *am.Event) {
-	b.entered <- struct{}{}
+func (b *TestBlocker) BlockState(e *am.Event) {
+	b.Entered <- struct{}{}
 	<-b.release
 }
 
 // Release unblocks BlockState, now and later; safe to call many times.
-func (b *itBlocker) Release() { b.once.Do(func() { close(b.release) }) }
+func (b *TestBlocker) Release() { b.once.Do(func() { close(b.release) }) }

@@ -2,7 +2,6 @@ package rpc_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -103,24 +102,3 @@ func waitSynced(t testing.TB, w *rpc.Worker, src *am.Machine) {
 	<-w.WhenTime(src.StateNames(), want, ctx)
 	require.Equal(t, want, w.Time(nil), "mirror of %s vs source", w.ID())
 }
-
-// blocker is a handler struct whose BlockState blocks until released. Each
-// entry to BlockState is announced on entered.
-type blocker struct {
-	entered chan struct{}
-	release chan struct{}
-	once    sync.Once
-}
-
-func newBlocker() *blocker {
-	return &blocker{entered: make(chan struct{}, 16), release: make(chan struct{})}
-}
-
-// BlockState blocks the source's queue until Release.
-func (b *blocker) BlockState(e *am.Event) {
-	b.entered <- struct{}{}
-	<-b.release
-}
-
-// Release unblocks every BlockState, now and later. Safe to call many times.
-func (b *blocker) Release() { b.once.Do(func() { close(b.release) }) }

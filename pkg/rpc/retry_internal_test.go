@@ -21,7 +21,7 @@ func (se *session) inflightNow() int {
 // the same request ID; the server runs it once, the retry waits for that run
 // and gets its result, and a Multi state's tick shows a single activation.
 func TestRetryRunsOnce(t *testing.T) {
-	blk := newItBlocker()
+	blk := NewTestBlocker()
 	src := itSource(t, blk)
 	srv := itServer(t, src)
 	c := itClient(t, srv, "retry", WithRetries(2), WithCallTimeout(300*time.Millisecond))
@@ -31,7 +31,7 @@ func TestRetryRunsOnce(t *testing.T) {
 
 	res := make(chan am.Result, 1)
 	go func() { res <- c.Worker.Add1("Block", nil) }()
-	itWait(t, blk.entered, "the first attempt to reach the source")
+	itWait(t, blk.Entered, "the first attempt to reach the source")
 	// the first attempt times out on the client; its retry reaches the server
 	// while the first still runs
 	require.Eventually(t, func() bool { return se.inflightNow() >= 2 }, itDeadline, itPoll,
@@ -49,7 +49,7 @@ func TestRetryRunsOnce(t *testing.T) {
 	assert.NoError(t, c.Worker.Err())
 	assert.GreaterOrEqual(t, c.CallCount()-calls, uint64(2), "no retry was sent")
 	select {
-	case <-blk.entered:
+	case <-blk.Entered:
 		t.Error("BlockState ran twice")
 	default:
 	}
@@ -64,7 +64,7 @@ func TestRetryRunsOnce(t *testing.T) {
 // timeout returns Canceled with ErrNetworkTimeout; the source still runs it
 // once and the mirror catches up.
 func TestCallTimeout(t *testing.T) {
-	blk := newItBlocker()
+	blk := NewTestBlocker()
 	src := itSource(t, blk)
 	srv := itServer(t, src)
 	c := itClient(t, srv, "timeout", WithCallTimeout(100*time.Millisecond), WithResyncAfter(200*time.Millisecond))
@@ -72,7 +72,7 @@ func TestCallTimeout(t *testing.T) {
 
 	res := make(chan am.Result, 1)
 	go func() { res <- c.Worker.Add1("Block", nil) }()
-	itWait(t, blk.entered, "the mutation to reach the source")
+	itWait(t, blk.Entered, "the mutation to reach the source")
 	select {
 	case r := <-res:
 		assert.Equal(t, am.Canceled, r)
