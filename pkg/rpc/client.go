@@ -115,7 +115,10 @@ func NewClient(
 	}
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	c.Worker = newWorker(c)
-	c.reg = c.registry()
+	if c.reg, err = c.registry(); err != nil {
+		mach.Dispose()
+		return nil, err
+	}
 	if err := mach.BindHandlers(&clientHandlers{c: c}); err != nil {
 		mach.Dispose()
 		return nil, err
@@ -351,18 +354,13 @@ func (c *Client) wrapErr(err error) error {
 }
 
 // registry builds the client's handler table: what the server may call.
-func (c *Client) registry() *rpc2.Registry {
+func (c *Client) registry() (*rpc2.Registry, error) {
 	r := rpc2.NewRegistry()
-	if err := rpc2.HandleFunc(r, mPush, "Push", c.handlePush, rpc2.Ordered()); err != nil {
-		panic(err) // static table: a bug caught by tests
-	}
-	if err := rpc2.HandleFunc(r, mPayload, "Payload", c.handlePayload); err != nil {
-		panic(err)
-	}
-	if err := rpc2.HandleFunc(r, mBye, "Bye", c.handleBye); err != nil {
-		panic(err)
-	}
-	return r
+	return r, errors.Join(
+		rpc2.HandleFunc(r, mPush, "Push", c.handlePush, rpc2.Ordered()),
+		rpc2.HandleFunc(r, mPayload, "Payload", c.handlePayload),
+		rpc2.HandleFunc(r, mBye, "Bye", c.handleBye),
+	)
 }
 
 func (c *Client) handlePush(_ context.Context, _ *rpc2.Conn, m *msgPush, _ *Empty) error {

@@ -105,8 +105,10 @@ func NewServer(
 		mach.Dispose()
 		return nil, err
 	}
-	s.reg = s.registry()
-	if err := mach.BindHandlers(&serverHandlers{s: s}); err != nil {
+	if s.reg, err = s.registry(); err == nil {
+		err = mach.BindHandlers(&serverHandlers{s: s})
+	}
+	if err != nil {
 		s.tracer.detach()
 		mach.Dispose()
 		return nil, err

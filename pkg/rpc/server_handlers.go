@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -28,26 +29,21 @@ const (
 )
 
 // registry builds the server's handler table.
-func (s *Server) registry() *rpc2.Registry {
+func (s *Server) registry() (*rpc2.Registry, error) {
 	r := rpc2.NewRegistry()
-	must := func(err error) {
-		if err != nil {
-			// the handler table is static: an error here is a bug caught by tests
-			panic(err)
-		}
-	}
-	must(rpc2.HandleFunc(r, mHandshake, "Handshake", s.handleHandshake))
-	must(rpc2.HandleFunc(r, mMutate, "Mutate", s.handleMutate))
-	must(rpc2.HandleFunc(r, mMutateGob, "MutateGob", s.handleMutateGob))
-	must(rpc2.HandleFunc(r, mMutateNS, "MutateNS", s.handleMutateNS))
-	must(rpc2.HandleFunc(r, mMutateNSGob, "MutateNSGob", s.handleMutateNSGob))
-	must(rpc2.HandleFunc(r, mSync, "Sync", s.handleSync))
-	must(rpc2.HandleFunc(r, mGet, "Get", s.handleGet))
-	must(rpc2.HandleFunc(r, mLog, "Log", s.handleLog))
-	must(rpc2.HandleFunc(r, mBye, "Bye", s.handleBye))
-	must(rpc2.HandleFunc(r, mWatchArgs, "WatchArgs", s.handleWatchArgs))
-	must(rpc2.HandleFunc(r, mUnwatchArgs, "UnwatchArgs", s.handleUnwatchArgs))
-	return r
+	return r, errors.Join(
+		rpc2.HandleFunc(r, mHandshake, "Handshake", s.handleHandshake),
+		rpc2.HandleFunc(r, mMutate, "Mutate", s.handleMutate),
+		rpc2.HandleFunc(r, mMutateGob, "MutateGob", s.handleMutateGob),
+		rpc2.HandleFunc(r, mMutateNS, "MutateNS", s.handleMutateNS),
+		rpc2.HandleFunc(r, mMutateNSGob, "MutateNSGob", s.handleMutateNSGob),
+		rpc2.HandleFunc(r, mSync, "Sync", s.handleSync),
+		rpc2.HandleFunc(r, mGet, "Get", s.handleGet),
+		rpc2.HandleFunc(r, mLog, "Log", s.handleLog),
+		rpc2.HandleFunc(r, mBye, "Bye", s.handleBye),
+		rpc2.HandleFunc(r, mWatchArgs, "WatchArgs", s.handleWatchArgs),
+		rpc2.HandleFunc(r, mUnwatchArgs, "UnwatchArgs", s.handleUnwatchArgs),
+	)
 }
 
 func codeErr(code rpc2.Code, format string, args ...any) error {
