@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -401,12 +402,14 @@ func TestStress(t *testing.T) {
 	require.NoError(t, m.BindHandlers(&stressHandlers{}))
 	states := S{"A", "B", "C", "D", "E"}
 	var wg sync.WaitGroup
+	var progress atomic.Int64
 	for g := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			ctx := context.Background()
 			for i := range 300 {
+				progress.Add(1)
 				st := states[(g+i)%len(states)]
 				switch (g + i) % 9 {
 				case 0:
@@ -467,7 +470,9 @@ func TestStress(t *testing.T) {
 			prev = now
 		}
 	}()
-	time.Sleep(50 * time.Millisecond)
+	// dispose mid-stress, once a good share of the work has run
+	require.Eventually(t, func() bool { return progress.Load() >= 600 },
+		10*time.Second, time.Millisecond)
 	m.Dispose()
 	recvOrFail(t, m.WhenDisposed(), "disposed")
 	close(stop)
