@@ -1,7 +1,3 @@
-// Command quickstart runs an aRPC server and client in one process, on
-// loopback: the client asks the remote machine for work with Add1, a handler on
-// the server starts it, and the client waits on its local mirror with When1 and
-// a deadline, as an HTTP handler in front of asynchronous work would.
 package main
 
 import (
