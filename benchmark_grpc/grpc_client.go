@@ -67,6 +67,12 @@ func NewUnaryClient(ctx context.Context, cc grpc.ClientConnInterface) (*UnaryCli
 		cancel()
 		return nil, fmt.Errorf("benchgrpc: first notification: %w", err)
 	}
+	if err := ctx.Err(); err != nil {
+		// ctx ended during set-up: its AfterFunc runs asynchronously, so
+		// check here rather than rely on the stream seeing the cancel
+		cancel()
+		return nil, fmt.Errorf("benchgrpc: set-up: %w", err)
+	}
 	return &UnaryClient{api: api, stream: stream, cancel: cancel, session: first.GetSession()}, nil
 }
 
@@ -122,6 +128,10 @@ func NewBidiClient(ctx context.Context, cc grpc.ClientConnInterface) (*BidiClien
 	if err := stream.RecvMsg(&c.val); err != nil {
 		cancel()
 		return nil, fmt.Errorf("benchgrpc: first value: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		cancel() // as in NewUnaryClient
+		return nil, fmt.Errorf("benchgrpc: set-up: %w", err)
 	}
 	return c, nil
 }
