@@ -93,6 +93,14 @@ func nestedModules(t *testing.T, root string) []string {
 	return mods
 }
 
+// stderr returns what a failed command's Output call captured on stderr.
+func stderr(err error) []byte {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.Stderr
+	}
+	return nil
+}
+
 // goCmd builds a go command run in dir, bounded by ctx.
 func goCmd(ctx context.Context, dir string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "go", args...)
@@ -107,7 +115,7 @@ func TestLibraryImportsStandardOnly(t *testing.T) {
 	root := repoRoot(t)
 	out, err := goCmd(t.Context(), root, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "./...").Output()
 	if err != nil {
-		t.Fatalf("go list -deps ./...: %v", err)
+		t.Fatalf("go list -deps ./...: %v\n%s", err, stderr(err))
 	}
 	var own int
 	for _, path := range strings.Fields(string(out)) {
@@ -130,14 +138,14 @@ func TestWorkspaceListsEveryModule(t *testing.T) {
 	root := repoRoot(t)
 	gowork, err := goCmd(t.Context(), root, "env", "GOWORK").Output()
 	if err != nil {
-		t.Fatalf("go env GOWORK: %v", err)
+		t.Fatalf("go env GOWORK: %v\n%s", err, stderr(err))
 	}
 	if g := string(bytes.TrimSpace(gowork)); g == "" || g == "off" {
 		t.Skip("workspace mode is off (GOWORK=off): go.work is not in use")
 	}
 	out, err := goCmd(t.Context(), root, "list", "-m", "-f", "{{.Dir}}").Output()
 	if err != nil {
-		t.Fatalf("go list -m: %v", err)
+		t.Fatalf("go list -m: %v\n%s", err, stderr(err))
 	}
 	used := map[string]bool{}
 	for _, dir := range strings.Split(strings.TrimSpace(string(out)), "\n") {
@@ -163,15 +171,16 @@ func TestNestedModules(t *testing.T) {
 	}
 
 	ctx := t.Context()
-	timeout := 4 * time.Minute
+	var timeout time.Duration // as this binary's: none unless -timeout set one
 	if d, ok := t.Deadline(); ok {
 		// Leave the nested run time to report before this binary's own deadline.
-		timeout = time.Until(d) * 9 / 10
+		timeout = (time.Until(d) * 9 / 10).Round(time.Second)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 
-	args := []string{"test", "-count=1", "-timeout=" + timeout.Round(time.Second).String()}
+	args := []string{"test", "-count=1", "-timeout=" + timeout.String()}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
@@ -191,7 +200,7 @@ func TestNestedModules(t *testing.T) {
 		t.Run(filepath.ToSlash(rel), func(t *testing.T) {
 			pkgs, err := goCmd(ctx, dir, "list", "./...").Output()
 			if err != nil {
-				t.Fatalf("go list ./... in %s: %v", rel, err)
+				t.Fatalf("go list ./... in %s: %v\n%s", rel, err, stderr(err))
 			}
 			if len(bytes.TrimSpace(pkgs)) == 0 {
 				// A module of tool dependencies only (tools/) has nothing to test.
