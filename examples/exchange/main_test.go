@@ -89,16 +89,37 @@ func fetch(t *testing.T, c *http.Client, url string) result {
 	}
 }
 
+// tracker remembers the system's events, so a test can wait for them in any
+// order.
+type tracker struct {
+	s    *system
+	seen map[event]bool
+}
+
 // waitFor waits, up to a deadline, for the events kind about each id.
-func waitFor(t *testing.T, s *system, kind string, want []string) {
+func (tr *tracker) waitFor(t *testing.T, kind string, ids []string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, id := range want {
-		if err := waitEvent(ctx, s, kind, id); err != nil {
-			t.Fatal(err)
+	timeout := time.NewTimer(5 * time.Second)
+	defer timeout.Stop()
+	for _, id := range ids {
+		for !tr.seenEvent(kind, id) {
+			select {
+			case e := <-tr.s.events:
+				tr.seen[e] = true
+			case <-timeout.C:
+				t.Fatalf("no %s event for %s", kind, id)
+			}
 		}
 	}
+}
+
+func (tr *tracker) seenEvent(kind, id string) bool {
+	for e := range tr.seen {
+		if e.kind == kind && e.id == id {
+			return true
+		}
+	}
+	return false
 }
 
 // TestGatewayOutcomes checks the three outcomes over a real loopback HTTP
@@ -112,6 +133,7 @@ func TestGatewayOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr := &tracker{s: s, seen: map[event]bool{}}
 	srv := httptest.NewServer(gateway{s})
 	client := srv.Client()
 	base := srv.URL + "/order?"
@@ -152,10 +174,10 @@ func TestGatewayOutcomes(t *testing.T) {
 		if len(r.compensated)+len(r.rolledBack) != 2 {
 			t.Fatalf("compensated %v, rolled back %v", r.compensated, r.rolledBack)
 		}
-		waitFor(t, s, "compensated", r.compensated)
+		tr.waitFor(t, "compensated", r.compensated)
 		for _, id := range r.rolledBack {
-			waitFor(t, s, "late", []string{id})
-			waitFor(t, s, "compensated", []string{id})
+			tr.waitFor(t, "late", []string{id})
+			tr.waitFor(t, "compensated", []string{id})
 		}
 	})
 
@@ -171,7 +193,7 @@ func TestGatewayOutcomes(t *testing.T) {
 		if len(r.compensated) != 2 || len(r.rolledBack) != 1 {
 			t.Fatalf("compensated %v, rolled back %v", r.compensated, r.rolledBack)
 		}
-		waitFor(t, s, "compensated", r.compensated)
+		tr.waitFor(t, "compensated", r.compensated)
 		if _, ok := s.ctrl.Tag(r.rolledBack[0]); !ok {
 			t.Errorf("silent request %s not tagged", r.rolledBack[0])
 		}
@@ -185,8 +207,8 @@ func TestGatewayOutcomes(t *testing.T) {
 		}
 		// The reply comes after the 504: recognised as late, compensated.
 		for _, id := range r.rolledBack {
-			waitFor(t, s, "late", []string{id})
-			waitFor(t, s, "compensated", []string{id})
+			tr.waitFor(t, "late", []string{id})
+			tr.waitFor(t, "compensated", []string{id})
 			tag, ok := s.ctrl.Tag(id)
 			if !ok || !tag.Late {
 				t.Errorf("Tag = %+v, %v", tag, ok)
