@@ -212,7 +212,7 @@ func TestLoad(t *testing.T) {
 		}
 		checkIdle(t, c)
 		synctest.Wait() // the AfterFuncs of ended contexts have returned
-		if n := runtime.NumGoroutine(); n != baseline {
+		if n := runtime.NumGoroutine(); n > baseline {
 			t.Fatalf("%d goroutines after the load, %d before", n, baseline)
 		}
 		t.Logf("%d exchanges: %d answered, %d failed, %d unanswered, %d late, in %v of fake time",
