@@ -33,6 +33,11 @@ type Options struct {
 	// exceed it, the oldest tag is dropped before its time (Stats.Evicted
 	// counts them). Zero means DefaultMaxTags.
 	MaxTags int
+	// MaxPending bounds the number of requests pending at once across all
+	// exchanges of the controller; past it, Request and Register fail at
+	// once with ErrTooManyPending. Zero means no bound other than the
+	// callers' own.
+	MaxPending int
 }
 
 // shardCount spreads the pending requests over this many maps, so that
@@ -64,11 +69,12 @@ const shrinkAbove = 4096
 // A Controller starts no goroutine and needs no Close. All its methods are
 // safe to call concurrently. Create one with NewController.
 type Controller struct {
-	prefix string // random per controller, so ids differ across restarts
-	seq    atomic.Uint64
-	seed   maphash.Seed
-	shards [shardCount]shard
-	tags   tagStore
+	prefix     string // random per controller, so ids differ across restarts
+	maxPending int64  // 0: unbounded
+	seq        atomic.Uint64
+	seed       maphash.Seed
+	shards     [shardCount]shard
+	tags       tagStore
 
 	open, pending                       atomic.Int64
 	begun, answered, failed, unanswered atomic.Uint64
@@ -84,6 +90,9 @@ func NewController(opts Options) (*Controller, error) {
 	if opts.MaxTags < 0 {
 		return nil, fmt.Errorf("exchange: negative MaxTags %d", opts.MaxTags)
 	}
+	if opts.MaxPending < 0 {
+		return nil, fmt.Errorf("exchange: negative MaxPending %d", opts.MaxPending)
+	}
 	if opts.TagLifespan == 0 {
 		opts.TagLifespan = DefaultTagLifespan
 	}
@@ -93,9 +102,10 @@ func NewController(opts Options) (*Controller, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
 	c := &Controller{
-		prefix: hex.EncodeToString(b[:]),
-		seed:   maphash.MakeSeed(),
-		tags:   tagStore{lifespan: opts.TagLifespan, max: opts.MaxTags},
+		prefix:     hex.EncodeToString(b[:]),
+		maxPending: int64(opts.MaxPending),
+		seed:       maphash.MakeSeed(),
+		tags:       tagStore{lifespan: opts.TagLifespan, max: opts.MaxTags},
 	}
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]slot)

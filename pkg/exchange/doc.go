@@ -47,7 +47,8 @@
 // forgets its ids, and the only goroutine it may have caused, the one
 // context.AfterFunc starts to end it when its context ends, has already
 // returned or is returning. A Controller starts no goroutine and needs no
-// Close. Every method of Controller and Exchange is safe for concurrent use;
+// Close. Options.MaxPending bounds the requests pending at once; past it a
+// registration fails at once with ErrTooManyPending. Every method of Controller and Exchange is safe for concurrent use;
 // responses for different exchanges contend only on one of several sharded
 // locks. Stats returns the counts (open exchanges, pending requests,
 // outcomes, late responses, live tags) as a snapshot.

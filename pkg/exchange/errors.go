@@ -14,6 +14,10 @@ var (
 	// already pending in this controller, or is tagged for rollback.
 	ErrDuplicateID = errors.New("exchange: correlation id already registered")
 
+	// ErrTooManyPending is returned by Request and Register when the
+	// controller already has Options.MaxPending requests pending.
+	ErrTooManyPending = errors.New("exchange: too many pending requests")
+
 	// ErrClosed is returned when a request is registered in an exchange that
 	// has ended, whose context has ended, or whose Wait has begun.
 	ErrClosed = errors.New("exchange: exchange closed")

@@ -36,7 +36,8 @@ type Exchange struct {
 
 // Request registers a request carrying req under a new correlation id, and
 // returns the id to send with the request. It returns ErrClosed if the
-// exchange has ended or Wait has begun. Register the request before sending
+// exchange has ended or Wait has begun, and ErrTooManyPending when the
+// controller's MaxPending is reached. Register the request before sending
 // it, so that even an immediate response finds it.
 func (x *Exchange) Request(req any) (string, error) {
 	id := x.c.NewID()
@@ -50,7 +51,7 @@ func (x *Exchange) Request(req any) (string, error) {
 // Register registers a request carrying req under a correlation id chosen by
 // the caller, for backends that bring their own ids. It returns ErrEmptyID,
 // ErrDuplicateID if id is pending in this controller or tagged for rollback,
-// or ErrClosed if the exchange has ended or Wait has begun.
+// ErrClosed if the exchange has ended or Wait has begun, or ErrTooManyPending.
 func (x *Exchange) Register(id string, req any) error {
 	if id == "" {
 		return ErrEmptyID
@@ -68,6 +69,11 @@ func (x *Exchange) register(id string, req any, checkTags bool) error {
 	if err := x.ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}
+	// Counted first, so concurrent registrations cannot overshoot the bound.
+	if n := c.pending.Add(1); c.maxPending > 0 && n > c.maxPending {
+		c.pending.Add(-1)
+		return fmt.Errorf("%w: %d", ErrTooManyPending, c.maxPending)
+	}
 	sh := c.shard(id)
 	sh.mu.Lock()
 	_, dup := sh.m[id]
@@ -78,6 +84,7 @@ func (x *Exchange) register(id string, req any, checkTags bool) error {
 	}
 	if dup {
 		sh.mu.Unlock()
+		c.pending.Add(-1)
 		return fmt.Errorf("%w: %q", ErrDuplicateID, id)
 	}
 	sh.m[id] = slot{x: x, i: len(x.calls)}
@@ -85,7 +92,6 @@ func (x *Exchange) register(id string, req any, checkTags bool) error {
 	sh.mu.Unlock()
 	x.calls = append(x.calls, Call{ID: id, Request: req})
 	x.pending++
-	c.pending.Add(1)
 	return nil
 }
 

@@ -609,7 +609,7 @@ func TestNewIDUnique(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
-	for _, o := range []Options{{TagLifespan: -1}, {MaxTags: -1}} {
+	for _, o := range []Options{{TagLifespan: -1}, {MaxTags: -1}, {MaxPending: -1}} {
 		if c, err := NewController(o); err == nil || c != nil {
 			t.Errorf("NewController(%+v) = %v, %v; want an error", o, c, err)
 		}
@@ -661,6 +661,64 @@ func TestShardMapsShrinkAfterBurst(t *testing.T) {
 		if c.shards[i].peak != 0 {
 			t.Fatalf("shard %d keeps its peak %d after emptying", i, c.shards[i].peak)
 		}
+	}
+	checkIdle(t, c)
+}
+
+func TestMaxPending(t *testing.T) {
+	c := newCtrl(t, Options{MaxPending: 3})
+	x, y := c.Begin(context.Background()), c.Begin(context.Background())
+	a := mustRequest(t, x, nil)
+	mustRequest(t, x, nil)
+	mustRequest(t, y, nil)
+	if _, err := y.Request(nil); !errors.Is(err, ErrTooManyPending) {
+		t.Fatalf("fourth request: %v, want ErrTooManyPending", err)
+	}
+	if err := y.Register("mine", nil); !errors.Is(err, ErrTooManyPending) {
+		t.Fatalf("fourth Register: %v, want ErrTooManyPending", err)
+	}
+	if s := c.Stats(); s.Pending != 3 {
+		t.Fatalf("Pending = %d after refusals, want 3", s.Pending)
+	}
+	// A response frees a place.
+	if err := c.Respond(a, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := y.Request(nil); err != nil {
+		t.Fatalf("after a response: %v", err)
+	}
+	x.Cancel()
+	y.Cancel()
+	checkIdle(t, c)
+}
+
+func TestMaxPendingUnderConcurrency(t *testing.T) {
+	const limit = 50
+	c := newCtrl(t, Options{MaxPending: limit})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := 0
+	xs := make([]*Exchange, 8)
+	for g := range xs {
+		xs[g] = c.Begin(context.Background())
+		wg.Go(func() {
+			for range 20 {
+				if _, err := xs[g].Request(nil); err == nil {
+					mu.Lock()
+					accepted++
+					mu.Unlock()
+				} else if !errors.Is(err, ErrTooManyPending) {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if accepted != limit {
+		t.Errorf("%d requests accepted, want exactly %d", accepted, limit)
+	}
+	for _, x := range xs {
+		x.Cancel()
 	}
 	checkIdle(t, c)
 }
