@@ -3,6 +3,7 @@ package exchange
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 )
 
@@ -39,6 +40,41 @@ func BenchmarkExchange(b *testing.B) {
 			}
 		})
 	}
+	// Responses from another goroutine, as from a queue consumer: adds the
+	// channel hand-off and the waiter's wake-up to each exchange.
+	b.Run("requests=4/responder", func(b *testing.B) {
+		c := newCtrl(b, Options{})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		queue := make(chan string, 64)
+		var responder sync.WaitGroup
+		responder.Go(func() {
+			for id := range queue {
+				if err := c.Respond(id, nil); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+		defer func() {
+			close(queue)
+			responder.Wait()
+		}()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for done := 0; done < b.N; done += 4 {
+			x := c.Begin(ctx)
+			for i := range 4 {
+				id, err := x.Request(i)
+				if err != nil {
+					b.Fatal(err)
+				}
+				queue <- id
+			}
+			if _, err := x.Wait(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	// Many goroutines, each running its own exchanges of 4 requests against
 	// one controller: the contention of a busy gateway.
 	b.Run("parallel", func(b *testing.B) {
