@@ -55,15 +55,20 @@ func (c *Conn) addCredit(n int64) {
 // finishRequest accounts for a request or notification whose handler has
 // finished, before its reply is sent (so the peer's next request, sent when
 // it sees the reply, finds room). For a notification it returns the credit
-// now or batched. It reports whether the connection is draining and this was
-// the last request in flight.
-func (c *Conn) finishRequest(notify bool) (last bool) {
+// now or batched (from the read loop, for an inline handler, without
+// writing). It reports whether the connection is draining and this was the
+// last request in flight.
+func (c *Conn) finishRequest(notify, readLoop bool) (last bool) {
 	n := c.inflight.Add(-1)
 	if notify {
 		batch := int64(max(1, c.cfg.window/8))
 		if f := c.freed.Add(1); f >= batch || n == 0 {
 			if f = c.freed.Swap(0); f > 0 {
-				_ = c.send(c.ctx, kindCredit, uint64(f), 0, nil, false)
+				if readLoop {
+					c.sendControl(kindCredit, uint64(f), false)
+				} else {
+					_ = c.send(c.ctx, kindCredit, uint64(f), 0, nil, false)
+				}
 			}
 		}
 	}

@@ -22,6 +22,9 @@ import (
 //	reset    (nothing)
 //	settings window:uvarint(>0) [ignored extension bytes]
 //	credit   n:uvarint(>0)
+//	cancel   seq:uvarint(>0)
+//	ping     opaque:uvarint
+//	pong     opaque:uvarint (the ping's)
 type kind byte
 
 const (
@@ -32,6 +35,9 @@ const (
 	kindReset    kind = 5
 	kindSettings kind = 6
 	kindCredit   kind = 7
+	kindCancel   kind = 8
+	kindPing     kind = 9
+	kindPong     kind = 10
 
 	kindMask = 0x0f
 	// flagRaw marks a body that is the raw bytes of an
@@ -49,7 +55,7 @@ const (
 type frame struct {
 	kind   kind
 	raw    bool
-	seq    uint64 // also the value of settings and credit frames
+	seq    uint64 // also the value of settings, credit, ping and pong frames
 	method uint64
 	code   uint64
 	body   []byte
@@ -107,6 +113,14 @@ func parseFrame(p []byte) (frame, error) {
 		if f.seq, p, ok = uvarint(p); !ok || f.seq == 0 || f.seq > maxWindow || len(p) != 0 || f.raw {
 			return f, fmt.Errorf("%w: malformed credit frame", ErrProtocol)
 		}
+	case kindCancel:
+		if f.seq, p, ok = uvarint(p); !ok || f.seq == 0 || len(p) != 0 || f.raw {
+			return f, fmt.Errorf("%w: malformed cancel frame", ErrProtocol)
+		}
+	case kindPing, kindPong:
+		if f.seq, p, ok = uvarint(p); !ok || len(p) != 0 || f.raw {
+			return f, fmt.Errorf("%w: malformed ping or pong frame", ErrProtocol)
+		}
 	default:
 		return f, fmt.Errorf("%w: unknown frame kind %d", ErrProtocol, f.kind)
 	}
@@ -131,7 +145,7 @@ func appendHeader(b []byte, k kind, seq uint64, m Method) []byte {
 		b = binary.AppendUvarint(b, uint64(m))
 	case kindNotify:
 		b = binary.AppendUvarint(b, uint64(m))
-	case kindReply, kindError, kindSettings, kindCredit:
+	case kindReply, kindError, kindSettings, kindCredit, kindCancel, kindPing, kindPong:
 		b = binary.AppendUvarint(b, seq)
 	}
 	return b
