@@ -252,7 +252,9 @@ func (c *Conn) Notify(ctx context.Context, m Method, args any) error {
 //
 // Queue returns ErrEncode/ErrTooLarge (nothing queued), ctx's error (while
 // waiting for flow-control credit or for room in the write buffer, as Notify
-// does), or the connection's end error. A nil error means the message was
+// does), or the connection's end error. In an Inline handler, which runs on
+// the read loop, Queue never waits: where it would, it returns an error
+// wrapping ErrWouldBlock. A nil error means the message was
 // queued, not that it was written. Safe for concurrent use.
 func (c *Conn) Queue(ctx context.Context, m Method, args any) error {
 	if err := ctx.Err(); err != nil {
@@ -261,18 +263,25 @@ func (c *Conn) Queue(ctx context.Context, m Method, args any) error {
 	if m == 0 {
 		return errMethod0
 	}
-	if err := c.acquireCredit(ctx); err != nil {
-		return err
-	}
 	mode := sendQueue
-	if inHandler(ctx, c) {
+	if h := handlerOf(ctx, c); h != nil {
 		mode = sendQueueHeld
+		if h.inline {
+			mode = sendQueueInline
+		}
+	}
+	if mode == sendQueueInline {
+		if !c.tryAcquireCredit() {
+			return fmt.Errorf("%w: Queue in an inline handler without flow-control credit", ErrWouldBlock)
+		}
+	} else if err := c.acquireCredit(ctx); err != nil {
+		return err
 	}
 	queued, err := c.sendFrame(ctx, kindNotify, 0, m, args, mode)
 	if !queued {
 		c.addCredit(1)
 	}
-	if queued && mode == sendQueueHeld && !inHandler(ctx, c) {
+	if queued && mode != sendQueue && handlerOf(ctx, c) == nil {
 		// The handler returned meanwhile (ctx was used from another
 		// goroutine); its flush may have missed this frame.
 		c.wake()
@@ -280,9 +289,12 @@ func (c *Conn) Queue(ctx context.Context, m Method, args any) error {
 	return err
 }
 
-// inHandler reports whether ctx is (or derives from) the context of a
-// handler of c that is running now.
-func inHandler(ctx context.Context, c *Conn) bool {
+// handlerOf returns the context of the handler of c that is running now, if
+// ctx is (or derives from) it, else nil.
+func handlerOf(ctx context.Context, c *Conn) *handlerCtx {
 	h, _ := ctx.Value(handlerCtxKey{}).(*handlerCtx)
-	return h != nil && h.c == c && h.running.Load()
+	if h == nil || h.c != c || !h.running.Load() {
+		return nil
+	}
+	return h
 }

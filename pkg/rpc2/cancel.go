@@ -27,6 +27,7 @@ import (
 type handlerCtx struct {
 	c       *Conn
 	tracked bool        // a request, registered in c.active by seq
+	inline  bool        // an Inline handler: runs on the read loop
 	running atomic.Bool // the handler is running (see Queue)
 
 	mu     sync.Mutex

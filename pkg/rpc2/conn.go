@@ -143,9 +143,12 @@ func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr
 		close(c.ready)
 	}
 	c.kick = make(chan struct{}, 1)
-	c.wg.Add(2)
+	// The settings frame is the first frame on the wire: queued before any
+	// other sender can run, written by the writer goroutine (NewConn must
+	// not block on a write).
+	c.sendControl(kindSettings, uint64(cfg.window), false)
+	c.wg.Add(1)
 	go c.writer()
-	go c.sendSettings()
 	if cfg.callTimeout > 0 || cfg.keepalive > 0 {
 		c.wg.Add(1)
 		go c.timers()
@@ -256,7 +259,7 @@ func (c *Conn) handleRequest(f frame) error {
 		code, msg = CodeUnavailable, "shutting down"
 	default:
 		hc, args, reply = h.newCall()
-		hc.c = c
+		hc.c, hc.inline = c, h.inline
 	}
 	if err, fatal := c.decodeBody(f, args); err != nil {
 		if fatal {

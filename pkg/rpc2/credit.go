@@ -9,13 +9,6 @@ import "context"
 // return the credits of finished notifications. The receiver therefore never
 // holds more than its window, and its read loop never waits for handlers.
 
-// sendSettings announces our window. It runs on its own goroutine because
-// NewConn must not block on a write.
-func (c *Conn) sendSettings() {
-	defer c.wg.Done()
-	_ = c.send(c.ctx, kindSettings, uint64(c.cfg.window), 0, nil, false)
-}
-
 // acquireCredit takes one credit, waiting for the peer to return one if
 // needed.
 func (c *Conn) acquireCredit(ctx context.Context) error {
@@ -38,6 +31,17 @@ func (c *Conn) acquireCredit(ctx context.Context) error {
 	c.credits--
 	c.cmu.Unlock()
 	return nil
+}
+
+// tryAcquireCredit takes one credit if there is one, without waiting.
+func (c *Conn) tryAcquireCredit() bool {
+	c.cmu.Lock()
+	defer c.cmu.Unlock()
+	if c.credits <= 0 {
+		return false
+	}
+	c.credits--
+	return true
 }
 
 // addCredit returns n credits (from the peer, or locally for a request that

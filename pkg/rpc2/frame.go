@@ -263,17 +263,40 @@ func (fr *frameReader) payload(size int) ([]byte, error) {
 		fr.n = size
 		return p, nil
 	}
-	if cap(fr.buf) < size {
-		fr.buf = make([]byte, size)
-	}
-	p := fr.buf[:size]
-	if _, err := io.ReadFull(fr.br, p); err != nil {
-		return nil, unexpected(err)
-	}
-	if cap(fr.buf) > keepBufLimit {
+	p, err := readGrowing(fr.br, fr.buf[:0], size)
+	fr.buf = p[:0]
+	if cap(p) > keepBufLimit {
 		fr.buf = nil
 	}
+	if err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// growStart is the first allocation for a frame that does not fit the read
+// buffer.
+const growStart = 16 << 10
+
+// readGrowing reads size bytes, appending to buf, and returns the grown
+// slice. A declared size never chooses an allocation: buf grows (doubling,
+// up to size) only once the bytes already allocated for have arrived, so a
+// peer that declares a large frame and stalls costs at most twice what it
+// sent (at least growStart), not what it declared.
+func readGrowing(r io.Reader, buf []byte, size int) ([]byte, error) {
+	for len(buf) < size {
+		if len(buf) == cap(buf) {
+			nb := make([]byte, len(buf), min(size, max(growStart, 2*len(buf))))
+			copy(nb, buf)
+			buf = nb
+		}
+		k, err := io.ReadFull(r, buf[len(buf):min(cap(buf), size)])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			return buf, unexpected(err)
+		}
+	}
+	return buf, nil
 }
 
 // streamHeaderPeek is how much of a large frame is peeked to parse its

@@ -264,3 +264,34 @@ func recvUint(t *testing.T, ch <-chan uint64) uint64 {
 		return 0
 	}
 }
+
+// TestQueueFromInlineWouldBlock: without credit, Queue in an inline handler
+// fails at once with ErrWouldBlock instead of stalling the read loop.
+func TestQueueFromInlineWouldBlock(t *testing.T) {
+	errs := make(chan error, 2)
+	cr := NewRegistry()
+	require.NoError(t, HandleFunc(cr, 1, "queue-inline", func(ctx context.Context, c *Conn, m *binMsg, _ *struct{}) error {
+		err := c.Queue(ctx, 2, *m)
+		errs <- err
+		return err
+	}, Inline()))
+	release := make(chan struct{})
+	held := make(chan struct{}, 1)
+	sr := NewRegistry()
+	require.NoError(t, HandleFunc(sr, 2, "hold", func(context.Context, *Conn, *binMsg, *struct{}) error {
+		held <- struct{}{}
+		<-release
+		return nil
+	}))
+	a, b := net.Pipe()
+	c, s := NewConn(a, cr), NewConn(b, sr, WithRequestWindow(1))
+	defer closeWithin(t, c, s)
+	ctx := context.Background()
+	require.NoError(t, s.Notify(ctx, 1, binMsg{1}))
+	require.NoError(t, <-errs)
+	<-held // the one credit is in use
+	require.NoError(t, s.Notify(ctx, 1, binMsg{2}))
+	assert.ErrorIs(t, <-errs, ErrWouldBlock)
+	close(release)
+	assert.NoError(t, c.Err())
+}

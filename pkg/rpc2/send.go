@@ -45,10 +45,11 @@ func (c *Conn) send(ctx context.Context, k kind, seq uint64, m Method, body any,
 type sendMode uint8
 
 const (
-	sendAsync     sendMode = iota // make sure it is written, do not wait for it
-	sendWait                      // return once it is handed to the transport
-	sendQueue                     // leave it for the next write; wake the writer (see Queue)
-	sendQueueHeld                 // leave it for the next write, due when the running handler returns
+	sendAsync       sendMode = iota // make sure it is written, do not wait for it
+	sendWait                        // return once it is handed to the transport
+	sendQueue                       // leave it for the next write; wake the writer (see Queue)
+	sendQueueHeld                   // leave it for the next write, due when the running handler returns
+	sendQueueInline                 // as sendQueueHeld, from the read loop: never wait
 )
 
 // sendFrame is send that also reports whether the frame was queued (and so
@@ -56,6 +57,10 @@ const (
 func (c *Conn) sendFrame(ctx context.Context, k kind, seq uint64, m Method, body any, mode sendMode) (queued bool, _ error) {
 	c.wmu.Lock()
 	for c.werr == nil && len(c.wbuf) >= writeBufLimit {
+		if mode == sendQueueInline {
+			c.wmu.Unlock()
+			return false, fmt.Errorf("%w: Queue in an inline handler with a full write buffer", ErrWouldBlock)
+		}
 		if err := c.waitWriteLocked(ctx); err != nil {
 			return false, err
 		}
@@ -95,7 +100,7 @@ func (c *Conn) sendFrame(ctx context.Context, k kind, seq uint64, m Method, body
 	var werr error
 	switch {
 	case c.flushing:
-	case mode == sendQueueHeld:
+	case mode == sendQueueHeld, mode == sendQueueInline:
 		c.queued.Store(true)
 	case mode == sendQueue:
 		c.wake()
