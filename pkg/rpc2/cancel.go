@@ -30,9 +30,14 @@ type handlerCtx struct {
 	inline  bool        // an Inline handler: runs on the read loop
 	running atomic.Bool // the handler is running (see Queue)
 
+	// state is 1 once canceled; observed is set once Done or AfterFunc was
+	// called. So the common request, whose handler never asks for Done,
+	// costs atomics only, and mu is taken only when someone is watching.
+	state    atomic.Uint32
+	observed atomic.Bool
+
 	mu     sync.Mutex
 	done   chan struct{} // made lazily; closed on cancel
-	err    error
 	afters map[*afterFunc]struct{}
 }
 
@@ -67,10 +72,11 @@ func (h *handlerCtx) Done() <-chan struct{} {
 	if !h.tracked {
 		return h.c.ctx.Done()
 	}
+	h.observed.Store(true)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.done == nil {
-		if h.err != nil {
+		if h.state.Load() != 0 {
 			h.done = closedChan
 		} else {
 			h.done = make(chan struct{})
@@ -84,9 +90,10 @@ func (h *handlerCtx) Err() error {
 	if !h.tracked {
 		return h.c.ctx.Err()
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.err
+	if h.state.Load() != 0 {
+		return context.Canceled
+	}
+	return nil
 }
 
 // String describes the context (as the context package's contexts do).
@@ -100,8 +107,9 @@ func (h *handlerCtx) AfterFunc(f func()) (stop func() bool) {
 		return context.AfterFunc(h.c.ctx, f)
 	}
 	a := &afterFunc{f}
+	h.observed.Store(true)
 	h.mu.Lock()
-	if h.err != nil {
+	if h.state.Load() != 0 {
 		h.mu.Unlock()
 		go f()
 		return func() bool { return false }
@@ -123,12 +131,15 @@ func (h *handlerCtx) AfterFunc(f func()) (stop func() bool) {
 // cancel cancels the context (the first call wins) and reports whether this
 // call did it.
 func (h *handlerCtx) cancel() bool {
-	h.mu.Lock()
-	if h.err != nil {
-		h.mu.Unlock()
+	if !h.state.CompareAndSwap(0, 1) {
 		return false
 	}
-	h.err = context.Canceled
+	// Done and AfterFunc set observed before they read state: if they read
+	// 0, this load sees observed and closes what they made.
+	if !h.observed.Load() {
+		return true
+	}
+	h.mu.Lock()
 	if h.done != nil {
 		close(h.done)
 	} else {
@@ -144,11 +155,7 @@ func (h *handlerCtx) cancel() bool {
 }
 
 // canceled reports whether the context was canceled.
-func (h *handlerCtx) canceled() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.err != nil
-}
+func (h *handlerCtx) canceled() bool { return h.state.Load() != 0 }
 
 // trackRequest registers the context of request seq so that a cancel frame finds
 // it. On a connection that has ended the context is canceled at once.
