@@ -59,12 +59,14 @@ var closedChan = func() chan struct{} {
 func (h *handlerCtx) Deadline() (time.Time, bool) { return h.c.ctx.Deadline() }
 
 // Value returns the handlerCtx for handlerCtxKey, else the connection
-// context's value.
+// context's value. It looks through context.WithoutCancel so that the
+// context package does not take the connection's cancelation for this
+// context's (context.Cause then reports this context's own Err).
 func (h *handlerCtx) Value(key any) any {
 	if key == (handlerCtxKey{}) {
 		return h
 	}
-	return h.c.ctx.Value(key)
+	return h.c.vctx.Value(key)
 }
 
 // Done returns a channel closed when the context is canceled.

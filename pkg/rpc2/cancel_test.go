@@ -193,6 +193,7 @@ func TestHandlerContext(t *testing.T) {
 		t.Fatal("the handler's ctx is not done after the handler returned")
 	}
 	assert.ErrorIs(t, ctx.Err(), context.Canceled)
+	assert.ErrorIs(t, context.Cause(ctx), context.Canceled)
 	d := <-derived
 	select {
 	case <-d.Done():

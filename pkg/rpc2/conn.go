@@ -27,6 +27,7 @@ type Conn struct {
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
+	vctx   context.Context // context.WithoutCancel(ctx): values for handler contexts
 
 	fr *frameReader // owned by the read loop
 
@@ -124,6 +125,7 @@ func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr
 		done:    make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(base)
+	c.vctx = context.WithoutCancel(c.ctx)
 	if cfgErr == nil && nc == nil {
 		cfgErr = fmt.Errorf("%w: nil net.Conn", ErrInvalid)
 	}
