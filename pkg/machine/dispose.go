@@ -84,16 +84,14 @@ func (m *Machine) teardown() {
 	for _, fn := range hs {
 		m.runDisposalHandler(fn)
 	}
-	if m.inHandler() {
-		// waiting for the machine's goroutines could mean waiting for this one
-		go m.finishTeardown()
-		return
-	}
 	m.finishTeardown()
 }
 
 // finishTeardown waits for the machine's goroutines, flushes the queue and
-// closes WhenDisposed.
+// closes WhenDisposed. It's safe on the drainer (DisposeForce from a
+// handler): the only goroutines it waits for are the timeout timer's
+// callbacks, which never wait for the drainer; the drainer itself then
+// cancels what is left in the queue.
 func (m *Machine) finishTeardown() {
 	m.wdStop()
 	m.bg.closeAndWait()
@@ -106,7 +104,7 @@ func (m *Machine) finishTeardown() {
 	}
 	m.qmu.Unlock()
 	for i := range rest {
-		m.completeItem(&rest[i], Canceled)
+		m.completeItem(&rest[i], Canceled, ErrDisposed)
 	}
 	close(m.disposed)
 }

@@ -9,13 +9,14 @@ import (
 var (
 	// ErrStateUnknown is wrapped by errors about undefined states.
 	ErrStateUnknown = errors.New("state unknown")
-	// ErrCanceled means a transition was canceled.
+	// ErrCanceled is wrapped by Mutate's error when relations rejected the
+	// transition or a handler vetoed it or panicked. A mutation that was
+	// only queued is not an error: Mutate returns Queued and nil.
 	ErrCanceled = errors.New("transition canceled")
-	// ErrQueued means a transition was queued.
-	ErrQueued = errors.New("transition queued")
 	// ErrInvalidArgs means invalid arguments.
 	ErrInvalidArgs = errors.New("invalid arguments")
-	// ErrHandlerTimeout means a handler timed out.
+	// ErrHandlerTimeout is wrapped by Mutate's error when a handler of the
+	// transition overran HandlerTimeout.
 	ErrHandlerTimeout = errors.New("handler timeout")
 )
 

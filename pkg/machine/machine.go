@@ -68,6 +68,9 @@ type Machine struct {
 	itemSeq   uint64
 	queueEnds []*queueEndWaiter
 
+	// drainID is the id of the current drain session (see drain.go)
+	drainID atomic.Uint64
+
 	// owned by the goroutine draining the queue
 	curT    atomic.Pointer[Transition]
 	curRoot atomic.Pointer[rootState]

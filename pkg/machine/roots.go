@@ -10,8 +10,9 @@ type rootState struct {
 	id uint64
 	// pending counts the root's items not yet completed.
 	pending int
-	// res is the own item's result.
+	// res and err are the own item's outcome.
 	res Result
+	err error
 	// done receives the result (or resultHandoff) for a waiting caller; nil
 	// for a caller draining the queue itself.
 	done chan Result
@@ -20,11 +21,12 @@ type rootState struct {
 // resultHandoff tells a waiting Mutate caller to take over draining.
 const resultHandoff Result = -1
 
-// attributeLocked makes it part of the root being processed, if a handler or
-// Eval function of that root's transition is running now. Needs m.qmu.
-func (m *Machine) attributeLocked(it *queueItem, fromEngine bool) {
+// attributeLocked makes it part of the root being processed. Only the
+// drainer calls it (from a handler or Eval function of that root's
+// transition), so the attribution is exact. Needs m.qmu.
+func (m *Machine) attributeLocked(it *queueItem) {
 	r := m.curRoot.Load()
-	if r == nil || it.root != nil || (!fromEngine && m.inUser.Load() == 0) {
+	if r == nil || it.root != nil {
 		return
 	}
 	it.root = r
@@ -33,13 +35,13 @@ func (m *Machine) attributeLocked(it *queueItem, fromEngine bool) {
 
 // itemDone records the completion of an item of root r (nil: none) and
 // reports the root's result once nothing of it is pending.
-func (m *Machine) itemDone(r *rootState, id uint64, res Result) {
+func (m *Machine) itemDone(r *rootState, id uint64, res Result, err error) {
 	if r == nil {
 		return
 	}
 	m.qmu.Lock()
 	if id == r.id {
-		r.res = res
+		r.res, r.err = res, err
 	}
 	r.pending--
 	fin := r.pending == 0
@@ -50,6 +52,18 @@ func (m *Machine) itemDone(r *rootState, id uint64, res Result) {
 		default:
 		}
 	}
+}
+
+// outcome returns the own item's result and error of a completed root.
+func (m *Machine) outcome(r *rootState) (Result, error) {
+	m.qmu.Lock()
+	defer m.qmu.Unlock()
+	if r.pending > 0 {
+		// some of its items were dropped without completing (can't happen
+		// while the queue runs to its end; kept as a safe answer)
+		return Canceled, ErrCanceled
+	}
+	return r.res, r.err
 }
 
 // handoffLocked passes the draining role to the first queued item of a
