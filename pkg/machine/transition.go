@@ -22,7 +22,8 @@ import (
 type Transition struct {
 	// ID is a random ID, set when the record is handed out.
 	ID string
-	// Steps is debugger data: relations, handlers, requested states.
+	// Steps is debugger data: relations, handlers, requested states. A
+	// handler's step is recorded once the handler returned.
 	Steps []*Step
 	// StatesBefore are the active states before the transition.
 	StatesBefore S
