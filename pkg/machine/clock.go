@@ -71,7 +71,8 @@ func (m *Machine) TimeSum(states S) uint64 {
 }
 
 // IsTime tells whether time t (for states, nil meaning all) is still the
-// machine's time: true when nothing changed (U18: the code's meaning). It
+// machine's time: true when nothing changed (asyncmachine-go's comments say
+// the opposite; its code, kept here, means this). It
 // returns false, instead of panicking, when t is longer than states.
 func (m *Machine) IsTime(t Time, states S) bool {
 	now := m.Time(states)

@@ -39,8 +39,8 @@ func (m *Machine) RegisterDisposalHandler(fn func()) {
 	m.disposeMu.Unlock()
 }
 
-// onCtxDone disposes the machine when its context ends (U21 fixed: with or
-// without handlers).
+// onCtxDone disposes the machine when its context ends, whether or not
+// handlers were ever bound (asyncmachine-go disposes only with handlers).
 func (m *Machine) onCtxDone() {
 	if m.disposing.CompareAndSwap(false, true) {
 		m.teardown()

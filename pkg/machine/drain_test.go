@@ -132,17 +132,16 @@ func TestAttributionExact(t *testing.T) {
 
 // crossHandlers: A's handler mutates B; B's handlers block and mutate B.
 type crossHandlers struct {
-	b                *Machine
-	bEntered, bGo    chan struct{}
-	mutating         chan struct{}
-	res              Result
-	err              error
-	bActiveAfter     bool
-	ownRes           Result
-	ownErr           error
-	ownCalled        bool
-	mu               sync.Mutex
-	bHandlerDrainerB bool
+	b             *Machine
+	bEntered, bGo chan struct{}
+	mutating      chan struct{}
+	res           Result
+	err           error
+	bActiveAfter  bool
+	ownRes        Result
+	ownErr        error
+	ownCalled     bool
+	mu            sync.Mutex
 }
 
 func (h *crossHandlers) AState(e *Event) {

@@ -66,7 +66,7 @@ func (eh *ExceptionHandler) ExceptionState(e *Event) {
 }
 
 // panicErr converts a panic value to an error, keeping an error's identity
-// (U14 fixed) and non-error values (U15 fixed).
+// (so errors.Is still matches) and the text of non-error values.
 func panicErr(v any) error {
 	if err, ok := v.(error); ok {
 		return err

@@ -123,7 +123,7 @@ func TestScenario53_HandlerTimeout(t *testing.T) {
 	assert.Equal(t, am.Canceled, m.Add1("A", nil))
 	assert.Less(t, time.Since(start), deadline, "the timeout fired before the handler's own deadline")
 	waitClosed(t, h.done, "AState returned")
-	// A final-phase timeout keeps the states applied (U16, kept).
+	// A final-phase timeout keeps the states applied, as in asyncmachine-go.
 	assertActive(t, m, "A")
 	// The machine keeps working.
 	assert.Equal(t, am.Executed, m.Add1("B", nil))

@@ -22,7 +22,7 @@ func (m *Machine) Export() *Serialized {
 }
 
 // Import sets the ticks, activates every state with an odd tick, and adopts
-// StateNames, ID and StatesVerified. Unlike upstream (U24 fixed), it checks
+// StateNames, ID and StatesVerified. Unlike asyncmachine-go, it checks
 // everything first: the names must be exactly the schema's states, and on
 // error nothing changes. Safe to call concurrently, but not while handlers of
 // a transition run.

@@ -12,7 +12,7 @@ import (
 
 // The handler-order scenarios bind a recorder with every handler of A-D
 // (including AnyAny, XEnd and XState) and compare the full recorded order
-// with the one spec §6.2 prescribes.
+// with the one the spec prescribes.
 
 func TestScenario18_HandlerOrderSetC(t *testing.T) {
 	r := newRecorder()

@@ -190,8 +190,9 @@ func New(ctx context.Context, s Struct, opts *Opts) *Machine {
 }
 
 // NewCommon creates a machine with id, schema s, verified names and
-// handlers (nil for none), and an optional parent. Unlike upstream (U1
-// fixed), it doesn't apply debug options nor mutate opts.
+// handlers (nil for none), and an optional parent. Unlike asyncmachine-go,
+// whose check of a debug variable always succeeds, it doesn't apply debug
+// options nor mutate opts.
 func NewCommon(ctx context.Context, id string, s Struct, names S, handlers any, parent *Machine,
 	opts *Opts,
 ) (*Machine, error) {

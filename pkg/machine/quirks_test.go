@@ -15,10 +15,10 @@ import (
 	am "github.com/arpc-go/arpc/pkg/machine"
 )
 
-// Tests of the quirks of spec §17 marked F (fixed), plus U25 (team
-// decision). Each asserts the FIXED behaviour.
+// Tests of asyncmachine-go behaviours that this engine fixes on purpose.
+// Each asserts the fixed behaviour.
 
-// U1: NewCommon does not force debug options nor mutate the caller's Opts.
+// NewCommon does not force debug options nor mutate the caller's Opts.
 func TestQuirkU1_NewCommonNoForcedDebug(t *testing.T) {
 	s := am.Struct{"A": {}}
 	m, err := am.NewCommon(context.Background(), "u1", s, am.S{"A", am.Exception}, nil, nil, nil)
@@ -37,7 +37,7 @@ func TestQuirkU1_NewCommonNoForcedDebug(t *testing.T) {
 	finish(t, m)
 }
 
-// U3 (rest): when AnyAny cancels, TransitionEnd still fires and TimeAfter
+// when AnyAny cancels, TransitionEnd still fires and TimeAfter
 // is recorded (AnyAny still runs for canceled transitions: kept).
 func TestQuirkU3_AnyAnyCancelStillEnds(t *testing.T) {
 	tr := &tracer{}
@@ -66,7 +66,7 @@ func TestQuirkU3_AnyAnyCancelStillEnds(t *testing.T) {
 	finish(t, m2)
 }
 
-// U5: XAny receives the mutation's args.
+// XAny receives the mutation's args.
 func TestQuirkU5_XAnyGetsArgs(t *testing.T) {
 	r := newRecorder()
 	m := newM(t, structN(), namesN, r, nil, "A")
@@ -76,7 +76,7 @@ func TestQuirkU5_XAnyGetsArgs(t *testing.T) {
 	finish(t, m)
 }
 
-// U6: Remove1(X) called from XEnter is queued, not lost.
+// Remove1(X) called from XEnter is queued, not lost.
 func TestQuirkU6_RemoveFromEnterNotLost(t *testing.T) {
 	var res am.Result
 	r := newRecorder().on("AEnter", func(e *am.Event) { res = e.Machine.Remove1("A", nil) })
@@ -88,7 +88,7 @@ func TestQuirkU6_RemoveFromEnterNotLost(t *testing.T) {
 	finish(t, m)
 }
 
-// U7: WhenArgs bindings for one state are independent, and each honours its
+// WhenArgs bindings for one state are independent, and each honours its
 // own ctx.
 func TestQuirkU7_WhenArgsBindings(t *testing.T) {
 	m := newN(t)
@@ -112,7 +112,7 @@ func TestQuirkU7_WhenArgsBindings(t *testing.T) {
 	finish(t, m)
 }
 
-// U8: disposal closes WhenTime, WhenTicks, WhenTicksEq and WhenArgs.
+// disposal closes WhenTime, WhenTicks, WhenTicksEq and WhenArgs.
 func TestQuirkU8_DisposeClosesAllWaiters(t *testing.T) {
 	m := newN(t)
 	chans := map[string]<-chan struct{}{
@@ -122,7 +122,7 @@ func TestQuirkU8_DisposeClosesAllWaiters(t *testing.T) {
 		"WhenArgs":    m.WhenArgs("C", am.A{"k": 1}, nil),
 		"When":        m.When1("D", nil),
 		"WhenNot":     m.WhenNot1(am.Exception, nil),
-		"WhenErr":     m.WhenErr(nil),
+		"WhenErr":     m.WhenErr(context.Background()),
 	}
 	m.Add1("A", nil)
 	chans["WhenNot"] = m.WhenNot1("A", nil)
@@ -137,7 +137,7 @@ func TestQuirkU8_DisposeClosesAllWaiters(t *testing.T) {
 	assert.True(t, isClosed(m.WhenTicks("A", 9, nil)), "WhenTicks after disposal")
 }
 
-// U9: NewStateCtx after disposal does not panic and is canceled.
+// NewStateCtx after disposal does not panic and is canceled.
 func TestQuirkU9_StateCtxAfterDispose(t *testing.T) {
 	m := newN(t, "A")
 	finish(t, m)
@@ -147,7 +147,7 @@ func TestQuirkU9_StateCtxAfterDispose(t *testing.T) {
 	assert.Error(t, ctx.Err())
 }
 
-// U10: When with a repeated name closes.
+// When with a repeated name closes.
 func TestQuirkU10_WhenRepeatedName(t *testing.T) {
 	m := newN(t)
 	w := m.When(am.S{"A", "A", "B"}, nil)
@@ -161,7 +161,7 @@ func TestQuirkU10_WhenRepeatedName(t *testing.T) {
 	finish(t, m)
 }
 
-// U11: After is a topological order, not only for adjacent states.
+// After is a topological order, not only for adjacent states.
 func TestQuirkU11_AfterTopological(t *testing.T) {
 	s := structN()
 	s["A"] = am.State{After: am.S{"B"}}
@@ -193,7 +193,7 @@ type panicException struct{}
 func (h *panicException) ExceptionState(*am.Event) { panic("ExceptionState panic") }
 func (h *panicException) AState(*am.Event)         {}
 
-// U13: a panic while Exception is called does not kill the handler runner.
+// a panic while Exception is called does not kill the handler runner.
 func TestQuirkU13_PanicInExceptionHandler(t *testing.T) {
 	for _, h := range []any{&panicException{}, &panicEnter{}} {
 		m := newM(t, structN(), namesN, h, nil)
@@ -221,7 +221,7 @@ type panicErr struct{}
 
 func (h *panicErr) BEnter(*am.Event) bool { panic(fmt.Errorf("wrapped: %w", errSentinel)) }
 
-// U14: errors.Is matches the error of a recovered panic.
+// errors.Is matches the error of a recovered panic.
 func TestQuirkU14_RecoveredErrorIdentity(t *testing.T) {
 	m := newM(t, structN(), namesN, &panicErr{}, nil)
 	assert.Equal(t, am.Canceled, m.Add1("B", nil))
@@ -230,7 +230,7 @@ func TestQuirkU14_RecoveredErrorIdentity(t *testing.T) {
 	finish(t, m)
 }
 
-// U15: PanicToErr keeps non-error panic values.
+// PanicToErr keeps non-error panic values.
 func TestQuirkU15_PanicToErrNonError(t *testing.T) {
 	s := structN()
 	s["ErrX"] = am.State{Require: am.S{am.Exception}}
@@ -269,7 +269,7 @@ type panicEnd struct{ *am.ExceptionHandler }
 
 func (h *panicEnd) AEnd(*am.Event) { panic("AEnd panic") }
 
-// U16 (dupes): an XEnd panic never duplicates active states.
+// an XEnd panic never duplicates active states.
 func TestQuirkU16_NoDuplicateActiveStates(t *testing.T) {
 	m := newM(t, structN(), namesN, &panicEnd{}, nil, "A")
 	assert.Equal(t, am.Canceled, m.Set(am.S{"B", "C"}, nil))
@@ -281,7 +281,7 @@ func TestQuirkU16_NoDuplicateActiveStates(t *testing.T) {
 	finish(t, m)
 }
 
-// U17: Transition.String() handles relation steps.
+// Transition.String() handles relation steps.
 func TestQuirkU17_TransitionStringRelations(t *testing.T) {
 	s := am.Struct{
 		"A": {Add: am.S{"B"}, Require: am.S{"C"}, Remove: am.S{"D"}},
@@ -303,7 +303,7 @@ func TestQuirkU17_TransitionStringRelations(t *testing.T) {
 	finish(t, m)
 }
 
-// U20: no lost wakeup at the end of a pass: concurrent mutations from many
+// no lost wakeup at the end of a pass: concurrent mutations from many
 // goroutines are all processed.
 func TestQuirkU20_NoLostWakeup(t *testing.T) {
 	const n = 32
@@ -332,13 +332,13 @@ func TestQuirkU20_NoLostWakeup(t *testing.T) {
 		} else {
 			waitClosed(t, m.WhenNot(names, nil), fmt.Sprintf("round %d: all removed", round))
 		}
-		waitClosed(t, m.WhenQueueEnds(nil), "queue drained")
+		waitClosed(t, m.WhenQueueEnds(context.Background()), "queue drained")
 		assert.Empty(t, m.Queue())
 	}
 	finish(t, m)
 }
 
-// U21: a canceled parent ctx disposes the machine even without handlers.
+// a canceled parent ctx disposes the machine even without handlers.
 func TestQuirkU21_CtxCancelDisposes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := am.New(ctx, structN(), nil)
@@ -347,7 +347,7 @@ func TestQuirkU21_CtxCancelDisposes(t *testing.T) {
 	assert.True(t, m.Disposed.Load())
 }
 
-// U23: the states of an auto mutation follow StateNames() order.
+// the states of an auto mutation follow StateNames() order.
 func TestQuirkU23_AutoOrder(t *testing.T) {
 	s := am.Struct{
 		"A": {},
@@ -376,7 +376,7 @@ func TestQuirkU23_AutoOrder(t *testing.T) {
 	}
 }
 
-// U24: Import is all-or-nothing and requires every state.
+// Import is all-or-nothing and requires every state.
 func TestQuirkU24_ImportAtomic(t *testing.T) {
 	m := newN(t, "A")
 	id := m.ID
@@ -401,7 +401,7 @@ func TestQuirkU24_ImportAtomic(t *testing.T) {
 	finish(t, m)
 }
 
-// U25: VerifyStates checks each name, not a count.
+// VerifyStates checks each name, not a count.
 func TestQuirkU25_VerifyStatesEachName(t *testing.T) {
 	m := newN(t)
 	assert.Error(t, m.VerifyStates(am.S{"A", "B", "C", "D"}), "Exception missing")
@@ -411,7 +411,7 @@ func TestQuirkU25_VerifyStatesEachName(t *testing.T) {
 	finish(t, m)
 }
 
-// U26: the clone and merge helpers keep Tags, and StructMerge always clones.
+// the clone and merge helpers keep Tags, and StructMerge always clones.
 func TestQuirkU26_HelpersKeepTags(t *testing.T) {
 	s := am.Struct{"A": {Add: am.S{"B"}, Tags: []string{"t1"}}, "B": {Tags: []string{"t2"}}}
 	c := am.CloneStates(s)

@@ -137,7 +137,8 @@ func compileSchema(st Struct, names S) *schema {
 }
 
 // verifyNames checks names against the struct st: every name defined, no
-// duplicates, and every state of st listed (U25 fixed: checked by name).
+// duplicates, and every state of st listed (checked by name, not by count,
+// so a list missing one state and naming another twice fails).
 func verifyNames(st Struct, names S) error {
 	var errs []error
 	seen := make(map[string]struct{}, len(names))

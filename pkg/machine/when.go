@@ -248,7 +248,7 @@ func newBinding(sch *schema, kind bKind, names S) *binding {
 				continue
 			}
 		} else if kind != bWhenTime && slices.Contains(b.idxs, i) {
-			continue // U10 fixed
+			continue // a repeated name counts once, or the binding never closes
 		}
 		b.idxs = append(b.idxs, i)
 	}
@@ -356,7 +356,8 @@ func (m *Machine) WhenTicksEq(state string, tick uint64, ctx context.Context) <-
 // args with every key of args equal (compared safely: non-comparable values
 // use reflect.DeepEqual), when ctx ends or on disposal. A non-Multi state
 // emits its State event only when it newly activates. Each call is its own
-// binding (U7 fixed). An unknown state never matches.
+// binding with its own ctx, even for the same state and args. An unknown
+// state never matches.
 func (m *Machine) WhenArgs(state string, args A, ctx context.Context) <-chan struct{} {
 	if m.Disposed.Load() {
 		return closedCh
@@ -476,8 +477,8 @@ func (m *Machine) remapWaitersLocked(remap []int, n int) {
 	}
 }
 
-// closeAllWaiters releases every binding and queue-end waiter (disposal, U8
-// fixed) and waits for ctx watchers.
+// closeAllWaiters releases every binding and queue-end waiter of every kind
+// on disposal, and waits for ctx watchers.
 func (m *Machine) closeAllWaiters() {
 	var rel []*binding
 	var cancels []context.CancelFunc
