@@ -13,20 +13,35 @@ import (
 // goroutine: Mutate and Eval can't wait for the queue there (they would wait
 // for themselves), and a mutation queued there belongs to the running Mutate
 // call. Go has no goroutine id, so the answer is kept in the goroutine's
-// call stack as data: every drain session gets a unique id, and the engine
-// enters its drain loop through a chain of trampolines, one distinct
-// function per hexadecimal digit of the id, between a begin and an end
-// marker. Each trampoline makes exactly one call, so the return PC it leaves
-// on the stack is a constant, calibrated once at init. The machine stores
-// the id of its current session; "is the caller the drainer of m?" is then
-// "is m's id among the ids encoded in this goroutine's PCs?", answered by
-// comparing integers from runtime.Callers, for a stack of any depth and any
-// number of nested drains of different machines. The check is only needed
-// while user code of m runs (a handler, an Eval function or a tracer), so
-// the common paths never walk the stack.
+// call stack as data: every machine gets a unique drain id at creation, and
+// the engine enters its drain loop through a chain of trampolines, one
+// distinct function per hexadecimal digit of the id, between a begin and an
+// end marker. Each trampoline makes exactly one call, so the return PC it
+// leaves on the stack is a constant, calibrated once at init. "Is the caller
+// the drainer of m?" is then "is m's id among the ids encoded in this
+// goroutine's PCs?", answered by comparing integers from runtime.Callers,
+// for a stack of any depth and any number of nested drains of different
+// machines.
+//
+// The id needs no per-session part because a drain session's frames exist
+// exactly while the session runs: at most one goroutine drains a machine at
+// a time (Machine.draining is claimed under the queue lock before drain is
+// called), and a goroutine whose session ended, or was handed over, only
+// returns through its trampolines before it runs anything else. So m's id on
+// a goroutine's stack means that goroutine is inside m's live session.
+// Machine ids are small (1 to 3 digits in practice), which keeps the chain
+// short on the happy path. The check is only needed while user code of m
+// runs (a handler, an Eval function or a tracer), so the common paths never
+// walk the stack.
 
-// drainSeq numbers drain sessions, across machines. Ids are never reused.
-var drainSeq atomic.Uint64
+// machineSeq numbers machines for their drain ids. Ids are never reused.
+var machineSeq atomic.Uint64
+
+// newDrainID returns a fresh machine's drain id and its number of digits.
+func newDrainID() (uint64, int) {
+	id := machineSeq.Add(1)
+	return id, (bits.Len64(id) + 3) / 4
+}
 
 // hop is the signature shared by the trampolines. m is nil only during
 // calibration.
@@ -85,13 +100,11 @@ func nextHop(m *Machine, id uint64, k int) hop {
 	return digitHops[(id>>(4*uint(k-1)))&15]
 }
 
-// drain runs the queue on the calling goroutine as a new drain session and
-// returns the result of item own (see process). The caller has set
+// drain runs the queue on the calling goroutine as a drain session of m and
+// returns the result of item own (see process). The caller has claimed
 // m.draining.
 func (m *Machine) drain(own uint64, root *rootState) Result {
-	id := drainSeq.Add(1)
-	m.drainID.Store(id)
-	return drainBegin(m, own, root, id, (bits.Len64(id)+3)/4)
+	return drainBegin(m, own, root, m.drainID, m.drainDigits)
 }
 
 // drainBegin marks the start of a session's id on the stack.
@@ -201,9 +214,9 @@ func drainDigitF(m *Machine, own uint64, root *rootState, id uint64, k int) Resu
 	return nextHop(m, id, k)(m, own, root, id, k-1)
 }
 
-// drainsOnStack reports whether the calling goroutine is inside the drain
-// session id: whether id is encoded by trampolines on its stack. It walks
-// the whole stack, whatever its depth.
+// drainsOnStack reports whether the calling goroutine is inside a drain
+// session of the machine with drain id id: whether id is encoded by
+// trampolines on its stack. It walks the whole stack, whatever its depth.
 func drainsOnStack(id uint64) bool {
 	var buf [64]uintptr
 	pcs := buf[:]
@@ -250,14 +263,13 @@ func digitOf(pc uintptr) int {
 	return -1
 }
 
-// isDrainer reports whether the caller runs inside the current drain
-// session of m (a handler, Eval function or tracer called by the engine, on
-// the goroutine draining m's queue, at any depth). It walks the stack, so
+// isDrainer reports whether the caller runs inside the drain session of m
+// (a handler, Eval function or tracer called by the engine, on the
+// goroutine draining m's queue, at any depth). It walks the stack, so
 // callers check m.inUser first: outside user code of m, nobody can be the
 // drainer.
 func (m *Machine) isDrainer() bool {
-	id := m.drainID.Load()
-	return id != 0 && drainsOnStack(id)
+	return drainsOnStack(m.drainID)
 }
 
 // fromDrainer is the cheap-first form of isDrainer used by the API.

@@ -68,8 +68,10 @@ type Machine struct {
 	itemSeq   uint64
 	queueEnds []*queueEndWaiter
 
-	// drainID is the id of the current drain session (see drain.go)
-	drainID atomic.Uint64
+	// drainID identifies this machine's drain sessions on the drainer's
+	// stack, in drainDigits hexadecimal digits (see drain.go)
+	drainID     uint64
+	drainDigits int
 
 	// owned by the goroutine draining the queue
 	curT    atomic.Pointer[Transition]
@@ -123,6 +125,7 @@ func New(ctx context.Context, s Struct, opts *Opts) *Machine {
 		epoch:            time.Now(),
 		disposed:         make(chan struct{}),
 	}
+	m.drainID, m.drainDigits = newDrainID()
 	st := cleanStruct(s)
 	var o Opts
 	if opts != nil {

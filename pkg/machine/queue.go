@@ -387,7 +387,6 @@ func (m *Machine) process(own uint64, root *rootState) Result {
 			m.qmu.Lock()
 			if len(m.queue) == m.qhead {
 				m.draining = false
-				m.drainID.Store(0)
 				ends := m.queueEnds
 				m.queueEnds = nil
 				m.qmu.Unlock()
