@@ -61,15 +61,16 @@
 // returns Queued, nil and Eval refuses (waiting would wait for itself), and
 // a mutation queued there belongs to the running Mutate call. Anywhere else,
 // including a handler of another machine, Mutate waits for its result like
-// any caller. Go has no goroutine id, so each drain session gets a unique id
-// and the engine enters its drain loop through a chain of trampolines, one
-// function per hexadecimal digit of the id, which writes the id into the
-// goroutine's stack as return addresses, calibrated once at start-up. The
-// question is then answered by comparing integers from runtime.Callers with
-// the machine's current session id: exact for any stack depth and any
+// any caller. Go has no goroutine id, so each machine gets a unique drain
+// id and the engine enters its drain loop through a chain of trampolines,
+// one function per hexadecimal digit of the id, which writes the id into the
+// goroutine's stack as return addresses, calibrated once at start-up. Only
+// one goroutine drains a machine at a time and those frames exist exactly
+// while it does, so the question is answered by comparing integers from
+// runtime.Callers with the machine's id: exact for any stack depth and any
 // number of machines draining inside each other's handlers. The stack is
 // walked only while user code of that machine (a handler, an Eval function
-// or a tracer) runs; the common paths cost two calls per digit of the id.
+// or a tracer) runs; the happy path pays a few calls per drain.
 //
 // # Handler timeout
 //
