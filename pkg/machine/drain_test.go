@@ -313,3 +313,28 @@ func TestEvalFromHandlerExact(t *testing.T) {
 	assert.False(t, h.own, "Eval on its own drainer doesn't run")
 	assert.True(t, h.onOther, "Eval on another machine runs")
 }
+
+// mutatingTracer mutates its machine once from TransitionEnd.
+type mutatingTracer struct {
+	NoOpTracer
+	once sync.Once
+	res  Result
+	err  error
+}
+
+func (tr *mutatingTracer) TransitionEnd(t *Transition) {
+	tr.once.Do(func() {
+		tr.res, tr.err = t.Machine.Mutate(context.Background(), MutationAdd, S{"B"}, nil)
+	})
+}
+
+// Tracers run on the drainer too: Mutate from a tracer queues instead of
+// waiting for itself.
+func TestMutateFromTracer(t *testing.T) {
+	tr := &mutatingTracer{}
+	m := newTestMachine(t, Struct{"A": {}, "B": {}}, &Opts{Tracers: []Tracer{tr}})
+	require.Equal(t, Executed, m.Add1("A", nil))
+	assert.Equal(t, Queued, tr.res)
+	assert.NoError(t, tr.err)
+	assert.True(t, m.Is(S{"A", "B"}))
+}
