@@ -50,6 +50,10 @@ type Machine struct {
 	stopCtx    func() bool
 	resolver   RelationsResolver
 	detectEval bool
+	// drainID identifies this machine's drain sessions on the drainer's
+	// stack, in drainDigits hexadecimal digits (see drain.go)
+	drainID     uint64
+	drainDigits int
 
 	// state: schema (with ticks), active list and waiters; seq is a seqlock
 	// over ticks for lock-free readers
@@ -67,11 +71,6 @@ type Machine struct {
 	draining  bool
 	itemSeq   uint64
 	queueEnds []*queueEndWaiter
-
-	// drainID identifies this machine's drain sessions on the drainer's
-	// stack, in drainDigits hexadecimal digits (see drain.go)
-	drainID     uint64
-	drainDigits int
 
 	// owned by the goroutine draining the queue
 	curT    atomic.Pointer[Transition]

@@ -120,10 +120,8 @@ func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A
 			m.drain(root.id, root)
 			return m.outcome(root)
 		}
-		m.qmu.Lock()
-		err := root.err
-		m.qmu.Unlock()
-		return res, err
+		// written before the send
+		return res, root.err
 	case <-ctx.Done():
 		m.qmu.Lock()
 		if m.removeLocked(root.id) {

@@ -9,12 +9,16 @@ type rootState struct {
 	// id is the id of the Mutate call's own item.
 	id uint64
 	// pending counts the root's items not yet completed.
-	pending int
-	// res and err are the own item's outcome.
-	res Result
+	pending int32
+	// res and err are the own item's outcome (res is a Result).
+	res int32
 	err error
+	// released tells that a handler timeout already released the waiting
+	// caller: res and err are no longer written
+	released bool
 	// done receives the result (or resultHandoff) for a waiting caller; nil
-	// for a caller draining the queue itself.
+	// for a caller draining the queue itself. res and err are written before
+	// the send, so the receiver reads them without the lock.
 	done chan Result
 }
 
@@ -40,30 +44,31 @@ func (m *Machine) itemDone(r *rootState, id uint64, res Result, err error) {
 		return
 	}
 	m.qmu.Lock()
-	if id == r.id {
-		r.res, r.err = res, err
+	if id == r.id && !r.released {
+		r.res, r.err = int32(res), err
 	}
 	r.pending--
 	fin := r.pending == 0
 	m.qmu.Unlock()
 	if fin && r.done != nil {
 		select {
-		case r.done <- r.res:
+		case r.done <- Result(r.res):
 		default:
 		}
 	}
 }
 
-// outcome returns the own item's result and error of a completed root.
+// outcome returns the own item's result and error of a root whose caller
+// drained the queue itself: only that goroutine completed the root's items
+// (nobody else drains meanwhile, and disposal flushes only an idle queue),
+// so it reads them without the lock.
 func (m *Machine) outcome(r *rootState) (Result, error) {
-	m.qmu.Lock()
-	defer m.qmu.Unlock()
 	if r.pending > 0 {
 		// some of its items were dropped without completing (can't happen
 		// while the queue runs to its end; kept as a safe answer)
 		return Canceled, ErrCanceled
 	}
-	return r.res, r.err
+	return Result(r.res), r.err
 }
 
 // handoffLocked passes the draining role to the first queued item of a

@@ -120,7 +120,7 @@ func (m *Machine) releaseTimedOut(t *Transition, name string) {
 		return
 	}
 	m.qmu.Lock()
-	r.err = handlerTimeoutErr(name)
+	r.res, r.err, r.released = int32(Canceled), handlerTimeoutErr(name), true
 	m.qmu.Unlock()
 	select {
 	case r.done <- Canceled:
