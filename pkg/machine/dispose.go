@@ -72,6 +72,11 @@ func (m *Machine) teardown() {
 	m.hmu.Unlock()
 	m.rebindHandlers()
 	m.logger.Store(nil)
+	m.qmu.Lock()
+	ends := m.queueEnds
+	m.queueEnds = nil
+	m.qmu.Unlock()
+	closeEnds(ends)
 	m.closeAllWaiters()
 	m.trMu.Lock()
 	m.tracers.Store(newTracerSet(nil))

@@ -307,8 +307,17 @@ func (m *Machine) finish(t *Transition) {
 		}
 		m.inUser.Add(-1)
 	}
-	if len(t.changed) > 0 {
-		m.processWaiters(t.sch, t.changed)
+	if len(t.changed) > 0 && m.nWatch.Load() > 0 {
+		chg := m.chgBuf[:0]
+		for _, i := range t.changed {
+			var old uint64
+			if i < len(t.TimeBefore) {
+				old = t.TimeBefore[i]
+			}
+			chg = append(chg, tickChange{idx: i, old: old, new: sch.ticks[i].Load()})
+		}
+		m.chgBuf = chg
+		m.processWaiters(t.sch, chg)
 	}
 	res := Canceled
 	if !t.canceled {

@@ -55,14 +55,11 @@ type Machine struct {
 	drainID     uint64
 	drainDigits int
 
-	// state: schema (with ticks), active list and waiters; seq is a seqlock
-	// over ticks for lock-free readers
-	mu     sync.RWMutex
-	seq    atomic.Uint64
-	sch    atomic.Pointer[schema]
+	// model holds the schema, the ticks (behind a seqlock, for lock-free
+	// readers) and the waiters; its mu also guards active
+	model
 	active []int
 	err    atomic.Pointer[errBox]
-	waiters
 
 	// queue
 	qmu       sync.Mutex
@@ -77,6 +74,7 @@ type Machine struct {
 	curRoot atomic.Pointer[rootState]
 	spareT  *Transition
 	core    resolverCore
+	chgBuf  []tickChange
 
 	// handlers
 	hmu      sync.Mutex
@@ -125,7 +123,7 @@ func New(ctx context.Context, s Struct, opts *Opts) *Machine {
 		disposed:         make(chan struct{}),
 	}
 	m.drainID, m.drainDigits = newDrainID()
-	st := cleanStruct(s)
+	st := NormalizeSchema(s)
 	var o Opts
 	if opts != nil {
 		o = *opts
@@ -166,13 +164,9 @@ func New(ctx context.Context, s Struct, opts *Opts) *Machine {
 	m.detectEval = o.DetectEval
 	m.ParentID = o.ParentID
 	m.Tags = slices.Clone(o.Tags)
-	if _, ok := st[Exception]; !ok {
-		st[Exception] = State{Multi: true}
-	}
 	sch := compileSchema(st, sortedNames(st))
-	m.sch.Store(sch)
-	m.initWaitersLocked(len(sch.names))
 	m.Ctx, m.cancel = context.WithCancel(ctx)
+	m.initModel(m.Ctx, sch, &m.Disposed, m)
 	m.rebindHandlers()
 	if o.Parent != nil {
 		m.ParentID = o.Parent.ID
@@ -239,7 +233,7 @@ func (m *Machine) Transition() *Transition {
 
 // readTicks runs fn with a consistent view of the schema and its ticks
 // (seqlock read).
-func (m *Machine) stable(fn func(sch *schema)) {
+func (m *Model) stable(fn func(sch *schema)) {
 	for spins := 0; ; spins++ {
 		s1 := m.seq.Load()
 		if s1%2 == 0 {
@@ -257,7 +251,7 @@ func (m *Machine) stable(fn func(sch *schema)) {
 
 // Is tells whether all the states are active. Is(S{}) is true; an unknown
 // name gives false. Lock-free.
-func (m *Machine) Is(states S) bool {
+func (m *Model) Is(states S) bool {
 	for spins := 0; ; spins++ {
 		s1 := m.seq.Load()
 		if s1%2 == 0 {
@@ -282,7 +276,7 @@ func (m *Machine) Is(states S) bool {
 }
 
 // Is1 tells whether the state is active. Lock-free.
-func (m *Machine) Is1(state string) bool {
+func (m *Model) Is1(state string) bool {
 	sch := m.sch.Load()
 	i := sch.idx(state)
 	found := i >= 0
@@ -291,7 +285,7 @@ func (m *Machine) Is1(state string) bool {
 
 // Not tells whether none of the states is active; unknown names count as
 // inactive. Lock-free.
-func (m *Machine) Not(states S) bool {
+func (m *Model) Not(states S) bool {
 	ok := true
 	m.stable(func(sch *schema) {
 		ok = true
@@ -306,12 +300,12 @@ func (m *Machine) Not(states S) bool {
 }
 
 // Not1 tells whether the state is inactive. Lock-free.
-func (m *Machine) Not1(state string) bool {
+func (m *Model) Not1(state string) bool {
 	return !m.Is1(state)
 }
 
 // Any tells whether some group of states is fully active. Lock-free.
-func (m *Machine) Any(states ...S) bool {
+func (m *Model) Any(states ...S) bool {
 	for _, s := range states {
 		if m.Is(s) {
 			return true
@@ -321,7 +315,7 @@ func (m *Machine) Any(states ...S) bool {
 }
 
 // Any1 tells whether some state is active. Lock-free.
-func (m *Machine) Any1(states ...string) bool {
+func (m *Model) Any1(states ...string) bool {
 	for _, s := range states {
 		if m.Is1(s) {
 			return true
@@ -331,7 +325,7 @@ func (m *Machine) Any1(states ...string) bool {
 }
 
 // Switch returns the first active state of states, or "". Lock-free.
-func (m *Machine) Switch(states ...string) string {
+func (m *Model) Switch(states ...string) string {
 	for _, s := range states {
 		if m.Is1(s) {
 			return s
@@ -341,7 +335,7 @@ func (m *Machine) Switch(states ...string) string {
 }
 
 // IsErr tells whether Exception is active.
-func (m *Machine) IsErr() bool {
+func (m *Model) IsErr() bool {
 	return m.Is1(Exception)
 }
 
@@ -354,7 +348,7 @@ func (m *Machine) ActiveStates() S {
 
 // String returns the active states with ticks, e.g. "(A:1 B:1)", in
 // StateNames() order.
-func (m *Machine) String() string {
+func (m *Model) String() string {
 	var b strings.Builder
 	m.stable(func(sch *schema) {
 		b.Reset()
@@ -377,7 +371,7 @@ func (m *Machine) String() string {
 }
 
 // StringAll returns all states with ticks, e.g. "(A:1 B:1)[C:0 D:0]".
-func (m *Machine) StringAll() string {
+func (m *Model) StringAll() string {
 	var b strings.Builder
 	m.stable(func(sch *schema) {
 		b.Reset()

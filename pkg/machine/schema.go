@@ -238,7 +238,7 @@ func (m *Machine) installSchemaLocked(st Struct, names S) {
 
 // GetStruct returns a shallow copy of the cleaned schema, including Exception
 // and tags. Safe to call concurrently.
-func (m *Machine) GetStruct() Struct {
+func (m *Model) GetStruct() Struct {
 	st := m.sch.Load().structure
 	out := make(Struct, len(st))
 	for k, v := range st {
@@ -249,12 +249,12 @@ func (m *Machine) GetStruct() Struct {
 
 // StateNames returns a copy of the ordered state names. Safe to call
 // concurrently.
-func (m *Machine) StateNames() S {
+func (m *Model) StateNames() S {
 	return slices.Clone(m.sch.Load().names)
 }
 
 // Has tells whether all the states are defined. Safe to call concurrently.
-func (m *Machine) Has(states S) bool {
+func (m *Model) Has(states S) bool {
 	sch := m.sch.Load()
 	for _, s := range states {
 		if sch.idx(s) < 0 {
@@ -265,13 +265,13 @@ func (m *Machine) Has(states S) bool {
 }
 
 // Has1 tells whether the state is defined. Safe to call concurrently.
-func (m *Machine) Has1(state string) bool {
+func (m *Model) Has1(state string) bool {
 	return m.sch.Load().idx(state) >= 0
 }
 
 // Index returns the position of the state in StateNames(), or -1. Safe to
 // call concurrently.
-func (m *Machine) Index(state string) int {
+func (m *Model) Index(state string) int {
 	return m.sch.Load().idx(state)
 }
 
