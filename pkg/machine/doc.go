@@ -54,6 +54,13 @@
 // its binding through context.AfterFunc, without a goroutine per waiter.
 // NewStateCtx returns a context canceled when the state goes inactive.
 //
+// The ticks, the waiters and the reads built on them (Is, Time, Clock,
+// String, StringAll, Inspect...) form a Model, which a Machine embeds and
+// moves with its transitions. Another implementation of Api, such as a
+// mirror of a remote machine, gets its own from NewModel and feeds it clock
+// diffs through a ModelWriter, so both share one waiter index; NormalizeSchema
+// gives it the schema as the machine keeps it.
+//
 // # Drain ownership
 //
 // Handlers run inline on the goroutine draining the queue, so the engine

@@ -19,7 +19,7 @@ import (
 // Each asserts the fixed behaviour.
 
 // NewCommon does not force debug options nor mutate the caller's Opts.
-func TestQuirkU1_NewCommonNoForcedDebug(t *testing.T) {
+func TestFixed_NewCommonNoForcedDebug(t *testing.T) {
 	s := am.Struct{"A": {}}
 	m, err := am.NewCommon(context.Background(), "u1", s, am.S{"A", am.Exception}, nil, nil, nil)
 	require.NoError(t, err)
@@ -39,7 +39,7 @@ func TestQuirkU1_NewCommonNoForcedDebug(t *testing.T) {
 
 // when AnyAny cancels, TransitionEnd still fires and TimeAfter
 // is recorded (AnyAny still runs for canceled transitions: kept).
-func TestQuirkU3_AnyAnyCancelStillEnds(t *testing.T) {
+func TestFixed_AnyAnyCancelStillEnds(t *testing.T) {
 	tr := &tracer{}
 	r := newRecorder("AnyAny")
 	m := newM(t, structN(), namesN, r, &am.Opts{Tracers: []am.Tracer{tr}})
@@ -67,7 +67,7 @@ func TestQuirkU3_AnyAnyCancelStillEnds(t *testing.T) {
 }
 
 // XAny receives the mutation's args.
-func TestQuirkU5_XAnyGetsArgs(t *testing.T) {
+func TestFixed_XAnyGetsArgs(t *testing.T) {
 	r := newRecorder()
 	m := newM(t, structN(), namesN, r, nil, "A")
 	assert.Equal(t, am.Executed, m.Set(am.S{"B"}, am.A{"k": "v"}))
@@ -77,7 +77,7 @@ func TestQuirkU5_XAnyGetsArgs(t *testing.T) {
 }
 
 // Remove1(X) called from XEnter is queued, not lost.
-func TestQuirkU6_RemoveFromEnterNotLost(t *testing.T) {
+func TestFixed_RemoveFromEnterNotLost(t *testing.T) {
 	var res am.Result
 	r := newRecorder().on("AEnter", func(e *am.Event) { res = e.Machine.Remove1("A", nil) })
 	m := newM(t, structN(), namesN, r, nil)
@@ -90,7 +90,7 @@ func TestQuirkU6_RemoveFromEnterNotLost(t *testing.T) {
 
 // WhenArgs bindings for one state are independent, and each honours its
 // own ctx.
-func TestQuirkU7_WhenArgsBindings(t *testing.T) {
+func TestFixed_WhenArgsBindings(t *testing.T) {
 	m := newN(t)
 	w1 := m.WhenArgs("B", am.A{"foo": "bar"}, nil)
 	w2 := m.WhenArgs("B", am.A{"foo": "bar"}, nil)
@@ -113,7 +113,7 @@ func TestQuirkU7_WhenArgsBindings(t *testing.T) {
 }
 
 // disposal closes WhenTime, WhenTicks, WhenTicksEq and WhenArgs.
-func TestQuirkU8_DisposeClosesAllWaiters(t *testing.T) {
+func TestFixed_DisposeClosesAllWaiters(t *testing.T) {
 	m := newN(t)
 	chans := map[string]<-chan struct{}{
 		"WhenTime":    m.WhenTime(am.S{"A"}, am.Time{7}, nil),
@@ -138,7 +138,7 @@ func TestQuirkU8_DisposeClosesAllWaiters(t *testing.T) {
 }
 
 // NewStateCtx after disposal does not panic and is canceled.
-func TestQuirkU9_StateCtxAfterDispose(t *testing.T) {
+func TestFixed_StateCtxAfterDispose(t *testing.T) {
 	m := newN(t, "A")
 	finish(t, m)
 	var ctx context.Context
@@ -148,7 +148,7 @@ func TestQuirkU9_StateCtxAfterDispose(t *testing.T) {
 }
 
 // When with a repeated name closes.
-func TestQuirkU10_WhenRepeatedName(t *testing.T) {
+func TestFixed_WhenRepeatedName(t *testing.T) {
 	m := newN(t)
 	w := m.When(am.S{"A", "A", "B"}, nil)
 	wn := m.WhenNot(am.S{"C", "C"}, nil)
@@ -162,7 +162,7 @@ func TestQuirkU10_WhenRepeatedName(t *testing.T) {
 }
 
 // After is a topological order, not only for adjacent states.
-func TestQuirkU11_AfterTopological(t *testing.T) {
+func TestFixed_AfterTopological(t *testing.T) {
 	s := structN()
 	s["A"] = am.State{After: am.S{"B"}}
 	s["B"] = am.State{After: am.S{"C"}}
@@ -194,7 +194,7 @@ func (h *panicException) ExceptionState(*am.Event) { panic("ExceptionState panic
 func (h *panicException) AState(*am.Event)         {}
 
 // a panic while Exception is called does not kill the handler runner.
-func TestQuirkU13_PanicInExceptionHandler(t *testing.T) {
+func TestFixed_PanicInExceptionHandler(t *testing.T) {
 	for _, h := range []any{&panicException{}, &panicEnter{}} {
 		m := newM(t, structN(), namesN, h, nil)
 		done := make(chan am.Result, 1)
@@ -222,7 +222,7 @@ type panicErr struct{}
 func (h *panicErr) BEnter(*am.Event) bool { panic(fmt.Errorf("wrapped: %w", errSentinel)) }
 
 // errors.Is matches the error of a recovered panic.
-func TestQuirkU14_RecoveredErrorIdentity(t *testing.T) {
+func TestFixed_RecoveredErrorIdentity(t *testing.T) {
 	m := newM(t, structN(), namesN, &panicErr{}, nil)
 	assert.Equal(t, am.Canceled, m.Add1("B", nil))
 	assert.True(t, m.Is1(am.Exception))
@@ -231,7 +231,7 @@ func TestQuirkU14_RecoveredErrorIdentity(t *testing.T) {
 }
 
 // PanicToErr keeps non-error panic values.
-func TestQuirkU15_PanicToErrNonError(t *testing.T) {
+func TestFixed_PanicToErrNonError(t *testing.T) {
 	s := structN()
 	s["ErrX"] = am.State{Require: am.S{am.Exception}}
 	m := newM(t, s, nil, nil, nil)
@@ -270,7 +270,7 @@ type panicEnd struct{ *am.ExceptionHandler }
 func (h *panicEnd) AEnd(*am.Event) { panic("AEnd panic") }
 
 // an XEnd panic never duplicates active states.
-func TestQuirkU16_NoDuplicateActiveStates(t *testing.T) {
+func TestFixed_NoDuplicateActiveStates(t *testing.T) {
 	m := newM(t, structN(), namesN, &panicEnd{}, nil, "A")
 	assert.Equal(t, am.Canceled, m.Set(am.S{"B", "C"}, nil))
 	assert.True(t, m.Is1(am.Exception))
@@ -282,7 +282,7 @@ func TestQuirkU16_NoDuplicateActiveStates(t *testing.T) {
 }
 
 // Transition.String() handles relation steps.
-func TestQuirkU17_TransitionStringRelations(t *testing.T) {
+func TestFixed_TransitionStringRelations(t *testing.T) {
 	s := am.Struct{
 		"A": {Add: am.S{"B"}, Require: am.S{"C"}, Remove: am.S{"D"}},
 		"B": {After: am.S{"C"}},
@@ -305,7 +305,7 @@ func TestQuirkU17_TransitionStringRelations(t *testing.T) {
 
 // no lost wakeup at the end of a pass: concurrent mutations from many
 // goroutines are all processed.
-func TestQuirkU20_NoLostWakeup(t *testing.T) {
+func TestFixed_NoLostWakeup(t *testing.T) {
 	const n = 32
 	s := am.Struct{}
 	names := am.S{}
@@ -339,7 +339,7 @@ func TestQuirkU20_NoLostWakeup(t *testing.T) {
 }
 
 // a canceled parent ctx disposes the machine even without handlers.
-func TestQuirkU21_CtxCancelDisposes(t *testing.T) {
+func TestFixed_CtxCancelDisposes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := am.New(ctx, structN(), nil)
 	cancel()
@@ -348,7 +348,7 @@ func TestQuirkU21_CtxCancelDisposes(t *testing.T) {
 }
 
 // the states of an auto mutation follow StateNames() order.
-func TestQuirkU23_AutoOrder(t *testing.T) {
+func TestFixed_AutoOrder(t *testing.T) {
 	s := am.Struct{
 		"A": {},
 		"W": {Auto: true, Require: am.S{"A"}},
@@ -377,7 +377,7 @@ func TestQuirkU23_AutoOrder(t *testing.T) {
 }
 
 // Import is all-or-nothing and requires every state.
-func TestQuirkU24_ImportAtomic(t *testing.T) {
+func TestFixed_ImportAtomic(t *testing.T) {
 	m := newN(t, "A")
 	id := m.ID
 	before := m.Time(nil)
@@ -402,7 +402,7 @@ func TestQuirkU24_ImportAtomic(t *testing.T) {
 }
 
 // VerifyStates checks each name, not a count.
-func TestQuirkU25_VerifyStatesEachName(t *testing.T) {
+func TestFixed_VerifyStatesEachName(t *testing.T) {
 	m := newN(t)
 	assert.Error(t, m.VerifyStates(am.S{"A", "B", "C", "D"}), "Exception missing")
 	s := am.StructMerge(m.GetStruct(), am.Struct{"E": {}})
@@ -412,7 +412,7 @@ func TestQuirkU25_VerifyStatesEachName(t *testing.T) {
 }
 
 // the clone and merge helpers keep Tags, and StructMerge always clones.
-func TestQuirkU26_HelpersKeepTags(t *testing.T) {
+func TestFixed_HelpersKeepTags(t *testing.T) {
 	s := am.Struct{"A": {Add: am.S{"B"}, Tags: []string{"t1"}}, "B": {Tags: []string{"t2"}}}
 	c := am.CloneStates(s)
 	assert.Equal(t, []string{"t1"}, c["A"].Tags)
