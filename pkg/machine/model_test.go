@@ -160,3 +160,37 @@ func TestNormalizeSchema(t *testing.T) {
 	defer m.DisposeForce()
 	assert.Equal(t, m.GetStruct(), got)
 }
+
+// Updates applied while other goroutines read and wait: reads see whole
+// updates (A and B always flip together), and every waiter is released.
+func TestModelConcurrentFeed(t *testing.T) {
+	md, w, err := am.NewModel(context.Background(), am.Struct{"A": {}, "B": {}},
+		am.S{"A", "B", am.Exception})
+	require.NoError(t, err)
+	defer w.Close()
+	const rounds = 2000
+	var waits []<-chan struct{}
+	for k := range 50 {
+		waits = append(waits, md.WhenTicksEq("B", uint64(k*40+1), nil), md.When1("A", nil))
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range rounds {
+			w.Apply([]am.TickDelta{{Index: 0, Delta: 1}, {Index: 1, Delta: 1}})
+		}
+	}()
+	for range 500 {
+		tm := md.Time(nil)
+		require.Equal(t, tm[0], tm[1], "torn read: %v", tm)
+	}
+	<-done
+	for _, ch := range waits {
+		select {
+		case <-ch:
+		case <-time.After(deadline):
+			t.Fatal("a waiter was not released")
+		}
+	}
+	assert.Equal(t, am.Time{rounds, rounds, 0}, md.Time(nil))
+}
