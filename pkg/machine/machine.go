@@ -14,8 +14,11 @@ import (
 )
 
 // Machine is a state machine: a schema of states with relations, a clock of
-// ticks, a queue of mutations and bound handlers. All methods are safe to
-// call concurrently unless their doc says otherwise. The exported fields are
+// ticks, a queue of mutations and bound handlers. Its reads and waits (Is,
+// Not, Any, Switch, Tick, Time, Clock, When, WhenNot, WhenTime, WhenTicks,
+// WhenArgs, NewStateCtx, String, StringAll, Inspect, StateNames, Index...)
+// are the methods of the Model it embeds, which its transitions move. All
+// methods are safe to call concurrently unless their doc says otherwise. The exported fields are
 // configuration read by the engine: set them right after New, before the
 // machine is shared.
 type Machine struct {
