@@ -2,15 +2,15 @@ package machine
 
 // tickOf returns the tick of state i, 0 once disposed (the clock is
 // cleared on disposal, while Is keeps showing the last active states).
-func (m *Machine) tickOf(sch *schema, i int) uint64 {
-	if m.Disposed.Load() && m.clockCleared.Load() {
+func (m *Model) tickOf(sch *schema, i int) uint64 {
+	if m.closed.Load() && m.clockCleared.Load() {
 		return 0
 	}
 	return sch.ticks[i].Load()
 }
 
 // Tick returns the tick of a state; 0 for an unknown one. Lock-free.
-func (m *Machine) Tick(state string) uint64 {
+func (m *Model) Tick(state string) uint64 {
 	sch := m.sch.Load()
 	i := sch.idx(state)
 	ok := i >= 0
@@ -22,7 +22,7 @@ func (m *Machine) Tick(state string) uint64 {
 
 // Time returns the ticks of states (nil means all, in StateNames() order) as
 // one consistent snapshot. Unknown states give 0. Lock-free.
-func (m *Machine) Time(states S) Time {
+func (m *Model) Time(states S) Time {
 	var out Time
 	m.stable(func(sch *schema) {
 		if states == nil {
@@ -43,7 +43,7 @@ func (m *Machine) Time(states S) Time {
 }
 
 // Clock returns the ticks of states (nil means all) as a map. Lock-free.
-func (m *Machine) Clock(states S) Clock {
+func (m *Model) Clock(states S) Clock {
 	var out Clock
 	m.stable(func(sch *schema) {
 		if states == nil {
@@ -62,7 +62,7 @@ func (m *Machine) Clock(states S) Clock {
 }
 
 // TimeSum returns the sum of the ticks of states (nil means all). Lock-free.
-func (m *Machine) TimeSum(states S) uint64 {
+func (m *Model) TimeSum(states S) uint64 {
 	var sum uint64
 	for _, t := range m.Time(states) {
 		sum += t
@@ -71,9 +71,10 @@ func (m *Machine) TimeSum(states S) uint64 {
 }
 
 // IsTime tells whether time t (for states, nil meaning all) is still the
-// machine's time: true when nothing changed (U18: the code's meaning). It
+// machine's time: true when nothing changed (asyncmachine-go's comments say
+// the opposite; its code, kept here, means this). It
 // returns false, instead of panicking, when t is longer than states.
-func (m *Machine) IsTime(t Time, states S) bool {
+func (m *Model) IsTime(t Time, states S) bool {
 	now := m.Time(states)
 	if len(t) > len(now) {
 		return false
@@ -88,7 +89,7 @@ func (m *Machine) IsTime(t Time, states S) bool {
 
 // IsClock tells whether clock c still matches the machine's ticks: true when
 // nothing changed.
-func (m *Machine) IsClock(c Clock) bool {
+func (m *Model) IsClock(c Clock) bool {
 	names := make(S, 0, len(c))
 	for n := range c {
 		names = append(names, n)
@@ -132,11 +133,11 @@ func MockClock(m *Machine, clock Clock) {
 	m.mu.Lock()
 	sch := m.sch.Load()
 	m.seq.Add(1)
-	var changed []int
+	var changed []tickChange
 	for n, v := range clock {
 		if i := sch.idx(n); i >= 0 {
-			if sch.ticks[i].Load() != v {
-				changed = append(changed, i)
+			if old := sch.ticks[i].Load(); old != v {
+				changed = append(changed, tickChange{idx: i, old: old, new: v})
 			}
 			sch.ticks[i].Store(v)
 		}

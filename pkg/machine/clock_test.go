@@ -9,7 +9,7 @@ import (
 	am "github.com/arpc-go/arpc/pkg/machine"
 )
 
-// clockSequence runs the §9 sequence (B is Multi) and checks every step.
+// clockSequence runs the spec's clock sequence (B is Multi) and checks every step.
 func clockSequence(t *testing.T) *am.Machine {
 	t.Helper()
 	s := structN()

@@ -39,8 +39,8 @@ func (m *Machine) RegisterDisposalHandler(fn func()) {
 	m.disposeMu.Unlock()
 }
 
-// onCtxDone disposes the machine when its context ends (U21 fixed: with or
-// without handlers).
+// onCtxDone disposes the machine when its context ends, whether or not
+// handlers were ever bound (asyncmachine-go disposes only with handlers).
 func (m *Machine) onCtxDone() {
 	if m.disposing.CompareAndSwap(false, true) {
 		m.teardown()
@@ -72,6 +72,11 @@ func (m *Machine) teardown() {
 	m.hmu.Unlock()
 	m.rebindHandlers()
 	m.logger.Store(nil)
+	m.qmu.Lock()
+	ends := m.queueEnds
+	m.queueEnds = nil
+	m.qmu.Unlock()
+	closeEnds(ends)
 	m.closeAllWaiters()
 	m.trMu.Lock()
 	m.tracers.Store(newTracerSet(nil))
@@ -84,16 +89,14 @@ func (m *Machine) teardown() {
 	for _, fn := range hs {
 		m.runDisposalHandler(fn)
 	}
-	if m.inHandler() {
-		// waiting for the machine's goroutines could mean waiting for this one
-		go m.finishTeardown()
-		return
-	}
 	m.finishTeardown()
 }
 
 // finishTeardown waits for the machine's goroutines, flushes the queue and
-// closes WhenDisposed.
+// closes WhenDisposed. It's safe on the drainer (DisposeForce from a
+// handler): the only goroutines it waits for are the timeout timer's
+// callbacks, which never wait for the drainer; the drainer itself then
+// cancels what is left in the queue.
 func (m *Machine) finishTeardown() {
 	m.wdStop()
 	m.bg.closeAndWait()
@@ -106,7 +109,7 @@ func (m *Machine) finishTeardown() {
 	}
 	m.qmu.Unlock()
 	for i := range rest {
-		m.completeItem(&rest[i], Canceled)
+		m.completeItem(&rest[i], Canceled, ErrDisposed)
 	}
 	close(m.disposed)
 }

@@ -59,6 +59,7 @@ func TestDisposeEffects(t *testing.T) {
 	assert.True(t, isClosed(m.When1("C", nil)))
 	assert.True(t, isClosed(m.WhenNot1("C", nil)))
 	assert.True(t, isClosed(m.WhenArgs("C", am.A{"a": 1}, nil)))
+	//lint:ignore SA1012 a nil ctx is accepted by the API and tested here
 	assert.True(t, isClosed(m.WhenQueueEnds(nil)))
 	require.NotPanics(t, func() { m.Dispose() }, "a repeated Dispose only logs")
 }

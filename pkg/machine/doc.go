@@ -29,7 +29,8 @@
 // reflection, inline on the goroutine draining the queue, one at a time. A
 // panicking handler cancels its transition and activates Exception; the
 // machine keeps working. Handlers may read the machine (Is, Time, ...) and
-// mutate it: mutations from handlers are queued and return Queued.
+// mutate it: mutations from handlers are queued and return Queued. A
+// handler's step is recorded in its Transition once the handler returned.
 //
 // # Queue
 //
@@ -53,19 +54,50 @@
 // its binding through context.AfterFunc, without a goroutine per waiter.
 // NewStateCtx returns a context canceled when the state goes inactive.
 //
+// The ticks, the waiters and the reads built on them (Is, Time, Clock,
+// String, StringAll, Inspect...) form a Model, which a Machine embeds and
+// moves with its transitions. Another implementation of Api, such as a
+// mirror of a remote machine, gets its own from NewModel and feeds it clock
+// diffs through a ModelWriter, so both share one waiter index; NormalizeSchema
+// gives it the schema as the machine keeps it.
+//
+// # Drain ownership
+//
+// Handlers run inline on the goroutine draining the queue, so the engine
+// must know exactly whether a call comes from that goroutine: there Mutate
+// returns Queued, nil and Eval refuses (waiting would wait for itself), and
+// a mutation queued there belongs to the running Mutate call. Anywhere else,
+// including a handler of another machine, Mutate waits for its result like
+// any caller. Go has no goroutine id, so each machine gets a unique drain
+// id and the engine enters its drain loop through a chain of trampolines,
+// one function per hexadecimal digit of the id, which writes the id into the
+// goroutine's stack as return addresses, calibrated once at start-up. Only
+// one goroutine drains a machine at a time and those frames exist exactly
+// while it does, so the question is answered by comparing integers from
+// runtime.Callers with the machine's id: exact for any stack depth and any
+// number of machines draining inside each other's handlers. The stack is
+// walked only while user code of that machine (a handler, an Eval function
+// or a tracer) runs; the happy path pays a few calls per drain.
+//
 // # Handler timeout
 //
 // HandlerTimeout (100ms by default) bounds every handler call without a
-// goroutine hand-off. Each call records its start time and publishes an
-// invocation number; a single reusable timer per machine, armed lazily and
-// re-armed only while handlers run, checks the running call when it fires.
-// If the call is overdue, the timer's goroutine abandons it with a
-// compare-and-swap, finishes its transition as canceled ("by timeout": in
-// the final phase the states stay applied) and keeps draining the queue. The
-// handler itself keeps running (it can't be stopped); when it returns, its
-// goroutine sees its compare-and-swap fail, waits for the pass to end and
-// returns Canceled without touching the machine. The happy path costs a few
-// atomic operations and a clock read per handler, and no goroutine.
+// goroutine hand-off, and handlers of one machine never overlap, timeouts
+// included. Each call records its start time; a single reusable timer per
+// machine, armed lazily, checks the running call when it fires. An overdue
+// call can't be stopped, so the timer only marks it timed out, logs it and
+// releases a Mutate caller waiting on another goroutine for that very
+// transition (with ErrHandlerTimeout); the queue waits for the handler to
+// return, then the transition is canceled and the queue goes on. A timeout
+// in negotiation (XEnter, XExit, XY, AnyAny) cancels the transition:
+// nothing is applied. A timeout in the final phase (XState, XEnd) comes
+// after the states were applied: they stay applied, the remaining final
+// handlers and the Auto follow-up are skipped, and the mutation still
+// reports Canceled with ErrHandlerTimeout, as asyncmachine-go does. Mutate
+// tells a timeout (ErrHandlerTimeout) from a veto, a panic or a relations
+// rejection (ErrCanceled); Add, Remove and Set report Canceled for all of
+// them. The happy path costs a few atomic operations and a clock read per
+// handler, and no goroutine.
 //
 // # Concurrency
 //

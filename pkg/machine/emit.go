@@ -20,28 +20,32 @@ const (
 	hsTrue hStatus = iota
 	hsFalse
 	hsPanic
-	hsAbandoned
+	hsTimeout
 )
 
-// negotiate runs the self, exit and enter handlers.
-func (m *Machine) negotiate(t *Transition) (abandoned bool) {
+// negotiate runs the self, exit and enter handlers, canceling t if one of
+// them vetoes, panics or times out.
+func (m *Machine) negotiate(t *Transition) {
 	if !t.Accepted {
-		t.canceled = true
-		return false
+		t.cancelBy(causeRelations, "", nil)
+		return
 	}
 	tab, sch := t.tab, t.sch
 	if tab.none {
-		return false
+		return
 	}
-	cancelBy := func(s hStatus, name string) bool {
-		if s == hsAbandoned {
-			return true
+	cancelBy := func(s hStatus, name, label string) {
+		if s == hsFalse {
+			if m.Ctx.Err() != nil {
+				t.cancelBy(causeDisposed, name, nil)
+				return
+			}
+			t.cancelBy(causeVeto, name, nil)
+			if m.logOn(LogOps) {
+				m.log(LogOps, "[%s] (%s) by %s", label, j(t.TargetStates), name)
+			}
 		}
-		t.canceled = true
-		if s == hsFalse && m.logOn(LogOps) {
-			m.log(LogOps, "[cancel] (%s) by %s", j(t.TargetStates), name)
-		}
-		return false
+		// panics and timeouts canceled t already
 	}
 	if t.typ != MutationRemove && tab.pair != nil {
 		for _, c := range t.called {
@@ -53,67 +57,64 @@ func (m *Machine) negotiate(t *Transition) (abandoned bool) {
 				continue
 			}
 			n := sch.names[c]
-			if s := m.emit(t, hl, phNegotiation, Step{FromState: n, ToState: n, IsSelf: true}); s != hsTrue {
-				if s == hsAbandoned {
-					return true
-				}
-				t.canceled = true
-				if s == hsFalse && m.logOn(LogOps) {
-					m.log(LogOps, "[cancel:self] (%s) by %s", j(t.TargetStates), hl[0].name)
-				}
-				return false
+			if s, by := m.emit(t, hl, phNegotiation, Step{FromState: n, ToState: n, IsSelf: true}); s != hsTrue {
+				cancelBy(s, by, "cancel:self")
+				return
 			}
 		}
 	}
 	for _, x := range t.exits {
 		n := sch.names[x]
 		if hl := tab.exit[x]; len(hl) > 0 {
-			if s := m.emit(t, hl, phNegotiation, Step{FromState: n}); s != hsTrue {
-				return cancelBy(s, hl[0].name)
+			if s, by := m.emit(t, hl, phNegotiation, Step{FromState: n}); s != hsTrue {
+				cancelBy(s, by, "cancel")
+				return
 			}
 		}
 		if tab.pair != nil {
 			for _, y := range t.targets {
 				if hl := tab.pair[pairKey(x, y)]; len(hl) > 0 {
-					if s := m.emit(t, hl, phNegotiation, Step{FromState: n, ToState: sch.names[y]}); s != hsTrue {
-						return cancelBy(s, hl[0].name)
+					if s, by := m.emit(t, hl, phNegotiation, Step{FromState: n, ToState: sch.names[y]}); s != hsTrue {
+						cancelBy(s, by, "cancel")
+						return
 					}
 				}
 			}
 		}
 		if hl := tab.xAny[x]; len(hl) > 0 {
-			if s := m.emit(t, hl, phNegotiation, Step{FromState: n, ToState: Any}); s != hsTrue {
-				return cancelBy(s, hl[0].name)
+			if s, by := m.emit(t, hl, phNegotiation, Step{FromState: n, ToState: Any}); s != hsTrue {
+				cancelBy(s, by, "cancel")
+				return
 			}
 		}
 	}
 	for _, x := range t.enters {
 		n := sch.names[x]
 		if hl := tab.anyX[x]; len(hl) > 0 {
-			if s := m.emit(t, hl, phNegotiation, Step{FromState: Any, ToState: n}); s != hsTrue {
-				return cancelBy(s, hl[0].name)
+			if s, by := m.emit(t, hl, phNegotiation, Step{FromState: Any, ToState: n}); s != hsTrue {
+				cancelBy(s, by, "cancel")
+				return
 			}
 		}
 		if hl := tab.enter[x]; len(hl) > 0 {
-			if s := m.emit(t, hl, phNegotiation, Step{ToState: n}); s != hsTrue {
-				return cancelBy(s, hl[0].name)
+			if s, by := m.emit(t, hl, phNegotiation, Step{ToState: n}); s != hsTrue {
+				cancelBy(s, by, "cancel")
+				return
 			}
 		}
 	}
-	return false
 }
 
-// runFinal runs XEnd for each exit, then XState for each enter.
-func (m *Machine) runFinal(t *Transition) (abandoned bool) {
+// runFinal runs XEnd for each exit, then XState for each enter. A panic or
+// a timeout stops it (the transition is then canceled).
+func (m *Machine) runFinal(t *Transition) {
 	tab, sch := t.tab, t.sch
 	if !tab.none {
 		for _, x := range t.exits {
 			if hl := tab.end[x]; len(hl) > 0 {
-				switch m.emit(t, hl, phFinal, Step{FromState: sch.names[x], IsFinal: true}) {
-				case hsAbandoned:
-					return true
-				case hsPanic:
-					return false
+				switch s, _ := m.emit(t, hl, phFinal, Step{FromState: sch.names[x], IsFinal: true}); s {
+				case hsPanic, hsTimeout:
+					return
 				}
 			}
 		}
@@ -121,11 +122,9 @@ func (m *Machine) runFinal(t *Transition) (abandoned bool) {
 	for _, x := range t.enters {
 		if !tab.none {
 			if hl := tab.state[x]; len(hl) > 0 {
-				switch m.emit(t, hl, phFinal, Step{ToState: sch.names[x], IsFinal: true, IsEnter: true}) {
-				case hsAbandoned:
-					return true
-				case hsPanic:
-					return false
+				switch s, _ := m.emit(t, hl, phFinal, Step{ToState: sch.names[x], IsFinal: true, IsEnter: true}); s {
+				case hsPanic, hsTimeout:
+					return
 				}
 			}
 		}
@@ -133,19 +132,18 @@ func (m *Machine) runFinal(t *Transition) (abandoned bool) {
 			m.checkWhenArgs(x, t.mut.Args)
 		}
 	}
-	return false
 }
 
-// emit calls every handler of hl, in binding order, recording one step.
-func (m *Machine) emit(t *Transition, hl hList, ph hPhase, st Step) hStatus {
+// emit calls every handler of hl, in binding order, and records one step
+// once they returned (so a handler doesn't see its own step). It returns
+// the outcome and the name of the handler that stopped the emission.
+func (m *Machine) emit(t *Transition, hl hList, ph hPhase, st Step) (hStatus, string) {
 	if m.Disposed.Load() {
-		return hsFalse
+		return hsFalse, hl[0].name
 	}
 	st.Type = StepHandler
 	st.Data = hl[0].nameAny
-	t.addStep(st)
 	args := t.eventArgs()
-	step := t.Steps[len(t.Steps)-1]
 	for i := range hl {
 		h := &hl[i]
 		if m.logOn(LogOps) {
@@ -154,22 +152,29 @@ func (m *Machine) emit(t *Transition, hl hList, ph hPhase, st Step) hStatus {
 		if m.logOn(LogEverything) {
 			m.log(LogEverything, "[handle:%s] %s", padName(h.em.name), h.name)
 		}
-		e := &Event{Name: h.name, Machine: m, Args: args, step: step}
-		s := m.callHandler(t, h, e, ph)
-		if m.logOn(LogEverything) && s != hsAbandoned {
+		e := &Event{Name: h.name, Machine: m, Args: args}
+		s, p := m.callHandler(t, h, e)
+		if m.logOn(LogEverything) {
 			m.log(LogEverything, "[handler:end] %s", h.name)
 		}
 		switch s {
 		case hsTrue:
 		case hsFalse:
 			if ph != phFinal {
-				return s
+				t.addStep(st)
+				return s, h.name
 			}
+		case hsPanic:
+			t.addStep(st)
+			m.recoverPanic(t, h, ph, p)
+			return s, h.name
 		default:
-			return s
+			t.addStep(st)
+			return s, h.name
 		}
 	}
-	return hsTrue
+	t.addStep(st)
+	return hsTrue, ""
 }
 
 func padName(s string) string {

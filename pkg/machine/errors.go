@@ -9,13 +9,14 @@ import (
 var (
 	// ErrStateUnknown is wrapped by errors about undefined states.
 	ErrStateUnknown = errors.New("state unknown")
-	// ErrCanceled means a transition was canceled.
+	// ErrCanceled is wrapped by Mutate's error when relations rejected the
+	// transition or a handler vetoed it or panicked. A mutation that was
+	// only queued is not an error: Mutate returns Queued and nil.
 	ErrCanceled = errors.New("transition canceled")
-	// ErrQueued means a transition was queued.
-	ErrQueued = errors.New("transition queued")
 	// ErrInvalidArgs means invalid arguments.
 	ErrInvalidArgs = errors.New("invalid arguments")
-	// ErrHandlerTimeout means a handler timed out.
+	// ErrHandlerTimeout is wrapped by Mutate's error when a handler of the
+	// transition overran HandlerTimeout.
 	ErrHandlerTimeout = errors.New("handler timeout")
 )
 
@@ -65,7 +66,7 @@ func (eh *ExceptionHandler) ExceptionState(e *Event) {
 }
 
 // panicErr converts a panic value to an error, keeping an error's identity
-// (U14 fixed) and non-error values (U15 fixed).
+// (so errors.Is still matches) and the text of non-error values.
 func panicErr(v any) error {
 	if err, ok := v.(error); ok {
 		return err

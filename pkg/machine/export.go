@@ -22,7 +22,7 @@ func (m *Machine) Export() *Serialized {
 }
 
 // Import sets the ticks, activates every state with an odd tick, and adopts
-// StateNames, ID and StatesVerified. Unlike upstream (U24 fixed), it checks
+// StateNames, ID and StatesVerified. Unlike asyncmachine-go, it checks
 // everything first: the names must be exactly the schema's states, and on
 // error nothing changes. Safe to call concurrently, but not while handlers of
 // a transition run.
@@ -42,11 +42,11 @@ func (m *Machine) Import(data *Serialized) error {
 	m.installSchemaLocked(old.structure, data.StateNames)
 	sch := m.sch.Load()
 	m.seq.Add(1)
-	var changed []int
+	var changed []tickChange
 	m.active = m.active[:0]
 	for i, v := range data.Time {
-		if sch.ticks[i].Load() != v {
-			changed = append(changed, i)
+		if old := sch.ticks[i].Load(); old != v {
+			changed = append(changed, tickChange{idx: i, old: old, new: v})
 		}
 		sch.ticks[i].Store(v)
 		if v%2 == 1 {
@@ -66,7 +66,7 @@ func (m *Machine) Import(data *Serialized) error {
 
 // Inspect prints the given states (nil means all, in StateNames() order):
 // activity, tick, flags and relations. Unknown states are skipped.
-func (m *Machine) Inspect(states S) string {
+func (m *Model) Inspect(states S) string {
 	sch := m.sch.Load()
 	if states == nil {
 		states = sch.names

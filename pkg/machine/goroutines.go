@@ -1,12 +1,11 @@
 package machine
 
 import (
-	"runtime"
 	"sync"
 )
 
-// bgTracker counts the machine's own background goroutines (watchdog
-// takeovers) so disposal can wait for them.
+// bgTracker counts the machine's own background goroutines (the handler
+// timeout timer's callbacks) so disposal can wait for them.
 type bgTracker struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -45,26 +44,3 @@ func (b *bgTracker) closeAndWait() {
 	}
 	b.mu.Unlock()
 }
-
-// onDrainerStack tells whether the calling goroutine is the one draining the
-// queue of some machine (inside a handler, tracer or Eval function).
-func onDrainerStack() bool {
-	var pcs [64]uintptr
-	n := runtime.Callers(3, pcs[:])
-	frames := runtime.CallersFrames(pcs[:n])
-	for {
-		f, more := frames.Next()
-		switch f.Function {
-		case fnProcess, fnTakeover:
-			return true
-		}
-		if !more {
-			return false
-		}
-	}
-}
-
-const (
-	fnProcess  = "github.com/arpc-go/arpc/pkg/machine.(*Machine).process"
-	fnTakeover = "github.com/arpc-go/arpc/pkg/machine.(*Machine).takeover"
-)

@@ -17,12 +17,11 @@ type Event struct {
 	Machine *Machine
 	// Args are the mutation's arguments (never nil inside handlers).
 	Args A
-
-	step *Step
 }
 
 // Mutation returns the mutation of the machine's current transition, which
-// may differ from this event's own (U30). Nil when idle.
+// may differ from this event's own (as in asyncmachine-go, kept for
+// compatibility). Nil when idle.
 func (e *Event) Mutation() *Mutation {
 	t := e.Transition()
 	if t == nil {
@@ -32,7 +31,8 @@ func (e *Event) Mutation() *Mutation {
 }
 
 // Transition returns the machine's current transition, which may differ from
-// this event's own (U30). Nil when idle.
+// this event's own (as in asyncmachine-go, kept for compatibility). Nil when
+// idle.
 func (e *Event) Transition() *Transition {
 	if e == nil || e.Machine == nil {
 		return nil

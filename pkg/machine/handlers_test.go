@@ -12,7 +12,7 @@ import (
 
 // The handler-order scenarios bind a recorder with every handler of A-D
 // (including AnyAny, XEnd and XState) and compare the full recorded order
-// with the one spec §6.2 prescribes.
+// with the one the spec prescribes.
 
 func TestScenario18_HandlerOrderSetC(t *testing.T) {
 	r := newRecorder()
@@ -221,5 +221,25 @@ func TestScenario30_ArgsReachHandlers(t *testing.T) {
 	assert.Equal(t, am.Executed, m.Add1("D", nil))
 	require.NotNil(t, r.argsOf("DEnter"))
 	assert.Empty(t, r.argsOf("DEnter"))
+	finish(t, m)
+}
+
+// A handler's step is recorded once the handler returned: inside DEnter the
+// transition lists the handlers that ran before it, not DEnter itself; after
+// the transition both are listed, in order.
+func TestHandlerStepRecordedAfterReturn(t *testing.T) {
+	var inside string
+	var held *am.Transition
+	r := newRecorder().on("DEnter", func(e *am.Event) {
+		held = e.Transition()
+		inside = held.String()
+	})
+	m := newM(t, structN(), namesN, r, nil)
+	assert.Equal(t, am.Executed, m.Add1("D", nil))
+	assert.Contains(t, inside, "AnyD", "AnyD ran before DEnter")
+	assert.NotContains(t, inside, "DEnter", "DEnter's own step isn't recorded yet")
+	after := held.String()
+	assert.Contains(t, after, "DEnter")
+	assert.Less(t, strings.Index(after, "AnyD"), strings.Index(after, "DEnter"))
 	finish(t, m)
 }

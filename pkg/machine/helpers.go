@@ -34,7 +34,8 @@ func SAdd(states ...S) S {
 func SMerge(states ...S) S { return SAdd(states...) }
 
 // StateAdd clones src, then SAdds each non-nil relation of overlay onto it.
-// Auto and Multi come from src; Tags are merged too (U26 fixed).
+// Auto and Multi come from src; Tags are merged too (asyncmachine-go drops
+// them).
 func StateAdd(src State, overlay State) State {
 	out := cloneState(src)
 	if overlay.Require != nil {
@@ -80,7 +81,8 @@ func StateSet(src State, auto, multi bool, overlay State) State {
 }
 
 // StructMerge merges schemas; the last definition of each key wins. The
-// result is always a deep clone (U26 fixed); no arguments give an empty map.
+// result is always a deep clone, even of a single schema, so it never aliases
+// its input; no arguments give an empty map.
 func StructMerge(structs ...Struct) Struct {
 	out := Struct{}
 	for _, s := range structs {
@@ -91,7 +93,7 @@ func StructMerge(structs ...Struct) Struct {
 	return out
 }
 
-// CloneStates deep-clones a schema, Tags included (U26 fixed).
+// CloneStates deep-clones a schema, Tags included.
 func CloneStates(states Struct) Struct {
 	out := make(Struct, len(states))
 	for k, v := range states {

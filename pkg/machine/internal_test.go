@@ -3,8 +3,6 @@ package machine
 import (
 	"context"
 	"errors"
-	"reflect"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -64,70 +62,6 @@ func (h *blockingHandlers) AnyAny(e *Event) bool {
 	}
 	return true
 }
-
-// A timed-out negotiation handler is abandoned: the watchdog cancels the
-// transition and frees the queue while the handler still runs; when it
-// returns, its caller gets Canceled and nothing it did is applied.
-func TestTimeoutTakeoverNegotiation(t *testing.T) {
-	for _, block := range []string{"AEnter", "AnyAny"} {
-		t.Run(block, func(t *testing.T) {
-			h := &blockingHandlers{block: block, entered: make(chan struct{}), release: make(chan struct{})}
-			m := newTestMachine(t, Struct{"A": {}, "B": {}}, &Opts{HandlerTimeout: 50 * time.Millisecond})
-			require.NoError(t, m.BindHandlers(h))
-			res := make(chan Result, 1)
-			go func() { res <- m.Add1("A", nil) }()
-			recvOrFail(t, h.entered, "handler entered")
-			// once abandoned, the queue is free again: a new mutation runs
-			// at once, while the handler is still blocked
-			require.Eventually(t, func() bool {
-				return m.Add1("B", nil) == Executed
-			}, waitFor, 5*time.Millisecond)
-			assert.True(t, m.Is1("B"))
-			assert.False(t, m.Is1("A"), "canceled by timeout")
-			close(h.release)
-			select {
-			case r := <-res:
-				assert.Equal(t, Canceled, r)
-			case <-time.After(waitFor):
-				t.Fatal("abandoned caller didn't return")
-			}
-			assert.False(t, m.Is1("A"))
-			assert.Equal(t, Executed, m.Add1("A", nil), "machine still works")
-		})
-	}
-}
-
-// A final handler timing out cancels the result but the states stay.
-func TestTimeoutTakeoverFinal(t *testing.T) {
-	h := &blockingHandlers{block: "AState", entered: make(chan struct{}), release: make(chan struct{})}
-	m := newTestMachine(t, Struct{"A": {}, "B": {}}, &Opts{HandlerTimeout: 50 * time.Millisecond})
-	require.NoError(t, m.BindHandlers(h))
-	res := make(chan Result, 1)
-	go func() { res <- m.Add1("A", nil) }()
-	recvOrFail(t, h.entered, "handler entered")
-	require.Eventually(t, func() bool {
-		return m.Add1("B", nil) == Executed
-	}, waitFor, 5*time.Millisecond)
-	assert.True(t, m.Is(S{"A", "B"}), "final timeout keeps the states")
-	close(h.release)
-	assert.Equal(t, Canceled, <-res)
-}
-
-// The watchdog's timer is armed lazily and re-armed for the remaining time:
-// a handler shorter than the timeout, following others, isn't canceled.
-func TestTimeoutNotTriggeredByShortHandlers(t *testing.T) {
-	m := newTestMachine(t, Struct{"A": {}}, &Opts{HandlerTimeout: 80 * time.Millisecond})
-	h := &sleepy{d: 30 * time.Millisecond}
-	require.NoError(t, m.BindHandlers(h))
-	for range 4 {
-		require.Equal(t, Executed, m.Add1("A", nil))
-		require.Equal(t, Executed, m.Remove1("A", nil))
-	}
-}
-
-type sleepy struct{ d time.Duration }
-
-func (s *sleepy) AEnter(e *Event) bool { time.Sleep(s.d); return true }
 
 // Mutate from a handler returns Queued at once instead of deadlocking.
 func TestMutateFromHandler(t *testing.T) {
@@ -322,21 +256,6 @@ func TestMutateCtxDropsItem(t *testing.T) {
 	assert.False(t, m.Is1("B"))
 }
 
-// Disposal waits for a watchdog takeover and the queue is flushed.
-func TestDisposeDuringTakeover(t *testing.T) {
-	h := &blockingHandlers{block: "AEnter", entered: make(chan struct{}), release: make(chan struct{})}
-	m := New(context.Background(), Struct{"A": {}, "B": {}}, &Opts{HandlerTimeout: 20 * time.Millisecond})
-	require.NoError(t, m.BindHandlers(h))
-	res := make(chan Result, 1)
-	go func() { res <- m.Add1("A", nil) }()
-	recvOrFail(t, h.entered, "entered")
-	m.Dispose()
-	recvOrFail(t, m.WhenDisposed(), "disposed")
-	close(h.release)
-	assert.Equal(t, Canceled, <-res)
-	assert.Equal(t, Canceled, m.Add1("B", nil))
-}
-
 // BenchmarkNameLookup compares the schema's name index with a plain map.
 func BenchmarkNameLookup(b *testing.B) {
 	var names []string
@@ -478,16 +397,6 @@ func TestStress(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	assert.Equal(t, Canceled, m.Add1("A", nil))
-}
-
-// The drainer-stack detection matches the real function names.
-func TestDrainerFuncNames(t *testing.T) {
-	name := func(fn any) string {
-		return runtime.FuncForPC(reflect.ValueOf(fn).Pointer()).Name()
-	}
-	assert.Equal(t, fnProcess, name((*Machine).process))
-	assert.Equal(t, fnTakeover, name((*Machine).takeover))
-	assert.False(t, onDrainerStack())
 }
 
 type handoffHandlers struct {

@@ -51,8 +51,12 @@ func (m *Machine) startTransition(it *queueItem, sch *schema) *Transition {
 	m.mu.RUnlock()
 	t.StatesBefore = sch.namesOf(t.StatesBefore, t.before)
 	m.curT.Store(t)
-	for _, tr := range m.tracersFor(t) {
-		tr.TransitionInit(t)
+	if trs := m.tracersFor(t); len(trs) > 0 {
+		m.inUser.Add(1)
+		for _, tr := range trs {
+			tr.TransitionInit(t)
+		}
+		m.inUser.Add(-1)
 	}
 	m.logPreEntries(t)
 
@@ -178,51 +182,35 @@ func (m *Machine) startTransition(it *queueItem, sch *schema) *Transition {
 	return t
 }
 
-// runTransition runs handlers, applies and finishes t. It returns true when
-// a handler was abandoned (timeout): another goroutine then owns the rest.
-func (m *Machine) runTransition(t *Transition) (abandoned bool) {
-	for _, tr := range m.tracersFor(t) {
-		tr.TransitionStart(t)
+// runTransition runs handlers, applies and finishes t, on the goroutine
+// draining the queue.
+func (m *Machine) runTransition(t *Transition) {
+	if trs := m.tracersFor(t); len(trs) > 0 {
+		m.inUser.Add(1)
+		for _, tr := range trs {
+			tr.TransitionStart(t)
+		}
+		m.inUser.Add(-1)
 	}
-	if m.negotiate(t) {
-		return true
-	}
-	return m.afterNegotiation(t)
-}
-
-// afterNegotiation runs AnyAny, then applies and finishes the transition.
-// It's also the continuation after a negotiation handler timed out.
-func (m *Machine) afterNegotiation(t *Transition) (abandoned bool) {
+	m.negotiate(t)
+	// AnyAny runs for canceled transitions too (asyncmachine-go does)
 	if hl := t.tab.anyAny; len(hl) > 0 {
-		switch m.emit(t, hl, phAnyAny, Step{FromState: Any, ToState: Any}) {
-		case hsAbandoned:
-			return true
-		case hsFalse:
+		if s, by := m.emit(t, hl, phAnyAny, Step{FromState: Any, ToState: Any}); s == hsFalse {
+			t.cancelBy(causeVeto, by, nil)
 			if m.logOn(LogOps) {
-				m.log(LogOps, "[cancel] (%s) by %s", j(t.TargetStates), hl[0].name)
+				m.log(LogOps, "[cancel] (%s) by %s", j(t.TargetStates), by)
 			}
-			m.abortAnyAny(t)
-			return false
-		case hsPanic:
-			m.abortAnyAny(t)
-			return false
 		}
 	}
+	// a transition canceled before apply still records TimeAfter and ends
+	// for tracers
 	if !t.canceled {
 		if !m.apply(t) {
-			t.canceled = true
-		} else if m.runFinal(t) {
-			return true
+			t.cancelBy(causeSchema, "", nil)
+		} else {
+			m.runFinal(t)
 		}
 	}
-	m.finish(t)
-	return false
-}
-
-// abortAnyAny ends a transition canceled by AnyAny: nothing is applied, but
-// (U3 fixed) TimeAfter is recorded and TransitionEnd fires.
-func (m *Machine) abortAnyAny(t *Transition) {
-	t.canceled = true
 	m.finish(t)
 }
 
@@ -312,11 +300,24 @@ func (m *Machine) finish(t *Transition) {
 	}
 	t.QueueLen = m.queueLen()
 	t.completed.Store(true)
-	for _, tr := range m.tracersFor(t) {
-		tr.TransitionEnd(t)
+	if trs := m.tracersFor(t); len(trs) > 0 {
+		m.inUser.Add(1)
+		for _, tr := range trs {
+			tr.TransitionEnd(t)
+		}
+		m.inUser.Add(-1)
 	}
-	if len(t.changed) > 0 {
-		m.processWaiters(t.sch, t.changed)
+	if len(t.changed) > 0 && m.nWatch.Load() > 0 {
+		chg := m.chgBuf[:0]
+		for _, i := range t.changed {
+			var old uint64
+			if i < len(t.TimeBefore) {
+				old = t.TimeBefore[i]
+			}
+			chg = append(chg, tickChange{idx: i, old: old, new: sch.ticks[i].Load()})
+		}
+		m.chgBuf = chg
+		m.processWaiters(t.sch, chg)
 	}
 	res := Canceled
 	if !t.canceled {
@@ -363,7 +364,7 @@ func (m *Machine) queueAuto(t *Transition) {
 }
 
 // autoStates lists inactive Auto states not removed by an active state, in
-// StateNames() order (U23 fixed).
+// StateNames() order (the order of the schema, not of the map).
 func (m *Machine) autoStates(sch *schema) S {
 	var names S
 	for i := range sch.states {

@@ -99,7 +99,7 @@ func (m *Machine) Log(msg string, args ...any) {
 		return
 	}
 	prefix := "[extern] "
-	if np := m.wd.cur.Load(); np != nil && m.wd.running.Load() != 0 && m.inHandler() {
+	if np := m.wd.cur.Load(); np != nil && m.fromDrainer() {
 		name := *np
 		if len(name) > 15 {
 			name = name[:15]

@@ -14,8 +14,11 @@ import (
 )
 
 // Machine is a state machine: a schema of states with relations, a clock of
-// ticks, a queue of mutations and bound handlers. All methods are safe to
-// call concurrently unless their doc says otherwise. The exported fields are
+// ticks, a queue of mutations and bound handlers. Its reads and waits (Is,
+// Not, Any, Switch, Tick, Time, Clock, When, WhenNot, WhenTime, WhenTicks,
+// WhenArgs, NewStateCtx, String, StringAll, Inspect, StateNames, Index...)
+// are the methods of the Model it embeds, which its transitions move. All
+// methods are safe to call concurrently unless their doc says otherwise. The exported fields are
 // configuration read by the engine: set them right after New, before the
 // machine is shared.
 type Machine struct {
@@ -50,15 +53,16 @@ type Machine struct {
 	stopCtx    func() bool
 	resolver   RelationsResolver
 	detectEval bool
+	// drainID identifies this machine's drain sessions on the drainer's
+	// stack, in drainDigits hexadecimal digits (see drain.go)
+	drainID     uint64
+	drainDigits int
 
-	// state: schema (with ticks), active list and waiters; seq is a seqlock
-	// over ticks for lock-free readers
-	mu     sync.RWMutex
-	seq    atomic.Uint64
-	sch    atomic.Pointer[schema]
+	// model holds the schema, the ticks (behind a seqlock, for lock-free
+	// readers) and the waiters; its mu also guards active
+	model
 	active []int
 	err    atomic.Pointer[errBox]
-	waiters
 
 	// queue
 	qmu       sync.Mutex
@@ -73,6 +77,7 @@ type Machine struct {
 	curRoot atomic.Pointer[rootState]
 	spareT  *Transition
 	core    resolverCore
+	chgBuf  []tickChange
 
 	// handlers
 	hmu      sync.Mutex
@@ -120,7 +125,8 @@ func New(ctx context.Context, s Struct, opts *Opts) *Machine {
 		epoch:            time.Now(),
 		disposed:         make(chan struct{}),
 	}
-	st := cleanStruct(s)
+	m.drainID, m.drainDigits = newDrainID()
+	st := NormalizeSchema(s)
 	var o Opts
 	if opts != nil {
 		o = *opts
@@ -161,13 +167,9 @@ func New(ctx context.Context, s Struct, opts *Opts) *Machine {
 	m.detectEval = o.DetectEval
 	m.ParentID = o.ParentID
 	m.Tags = slices.Clone(o.Tags)
-	if _, ok := st[Exception]; !ok {
-		st[Exception] = State{Multi: true}
-	}
 	sch := compileSchema(st, sortedNames(st))
-	m.sch.Store(sch)
-	m.initWaitersLocked(len(sch.names))
 	m.Ctx, m.cancel = context.WithCancel(ctx)
+	m.initModel(m.Ctx, sch, &m.Disposed, m)
 	m.rebindHandlers()
 	if o.Parent != nil {
 		m.ParentID = o.Parent.ID
@@ -187,8 +189,9 @@ func New(ctx context.Context, s Struct, opts *Opts) *Machine {
 }
 
 // NewCommon creates a machine with id, schema s, verified names and
-// handlers (nil for none), and an optional parent. Unlike upstream (U1
-// fixed), it doesn't apply debug options nor mutate opts.
+// handlers (nil for none), and an optional parent. Unlike asyncmachine-go,
+// whose check of a debug variable always succeeds, it doesn't apply debug
+// options nor mutate opts.
 func NewCommon(ctx context.Context, id string, s Struct, names S, handlers any, parent *Machine,
 	opts *Opts,
 ) (*Machine, error) {
@@ -233,7 +236,7 @@ func (m *Machine) Transition() *Transition {
 
 // readTicks runs fn with a consistent view of the schema and its ticks
 // (seqlock read).
-func (m *Machine) stable(fn func(sch *schema)) {
+func (m *Model) stable(fn func(sch *schema)) {
 	for spins := 0; ; spins++ {
 		s1 := m.seq.Load()
 		if s1%2 == 0 {
@@ -251,7 +254,7 @@ func (m *Machine) stable(fn func(sch *schema)) {
 
 // Is tells whether all the states are active. Is(S{}) is true; an unknown
 // name gives false. Lock-free.
-func (m *Machine) Is(states S) bool {
+func (m *Model) Is(states S) bool {
 	for spins := 0; ; spins++ {
 		s1 := m.seq.Load()
 		if s1%2 == 0 {
@@ -276,7 +279,7 @@ func (m *Machine) Is(states S) bool {
 }
 
 // Is1 tells whether the state is active. Lock-free.
-func (m *Machine) Is1(state string) bool {
+func (m *Model) Is1(state string) bool {
 	sch := m.sch.Load()
 	i := sch.idx(state)
 	found := i >= 0
@@ -285,7 +288,7 @@ func (m *Machine) Is1(state string) bool {
 
 // Not tells whether none of the states is active; unknown names count as
 // inactive. Lock-free.
-func (m *Machine) Not(states S) bool {
+func (m *Model) Not(states S) bool {
 	ok := true
 	m.stable(func(sch *schema) {
 		ok = true
@@ -300,12 +303,12 @@ func (m *Machine) Not(states S) bool {
 }
 
 // Not1 tells whether the state is inactive. Lock-free.
-func (m *Machine) Not1(state string) bool {
+func (m *Model) Not1(state string) bool {
 	return !m.Is1(state)
 }
 
 // Any tells whether some group of states is fully active. Lock-free.
-func (m *Machine) Any(states ...S) bool {
+func (m *Model) Any(states ...S) bool {
 	for _, s := range states {
 		if m.Is(s) {
 			return true
@@ -315,7 +318,7 @@ func (m *Machine) Any(states ...S) bool {
 }
 
 // Any1 tells whether some state is active. Lock-free.
-func (m *Machine) Any1(states ...string) bool {
+func (m *Model) Any1(states ...string) bool {
 	for _, s := range states {
 		if m.Is1(s) {
 			return true
@@ -325,7 +328,7 @@ func (m *Machine) Any1(states ...string) bool {
 }
 
 // Switch returns the first active state of states, or "". Lock-free.
-func (m *Machine) Switch(states ...string) string {
+func (m *Model) Switch(states ...string) string {
 	for _, s := range states {
 		if m.Is1(s) {
 			return s
@@ -335,7 +338,7 @@ func (m *Machine) Switch(states ...string) string {
 }
 
 // IsErr tells whether Exception is active.
-func (m *Machine) IsErr() bool {
+func (m *Model) IsErr() bool {
 	return m.Is1(Exception)
 }
 
@@ -348,7 +351,7 @@ func (m *Machine) ActiveStates() S {
 
 // String returns the active states with ticks, e.g. "(A:1 B:1)", in
 // StateNames() order.
-func (m *Machine) String() string {
+func (m *Model) String() string {
 	var b strings.Builder
 	m.stable(func(sch *schema) {
 		b.Reset()
@@ -371,7 +374,7 @@ func (m *Machine) String() string {
 }
 
 // StringAll returns all states with ticks, e.g. "(A:1 B:1)[C:0 D:0]".
-func (m *Machine) StringAll() string {
+func (m *Model) StringAll() string {
 	var b strings.Builder
 	m.stable(func(sch *schema) {
 		b.Reset()

@@ -26,13 +26,6 @@ func (m *Machine) runEval(ev *evalItem) {
 	ev.fn()
 }
 
-// inHandler tells whether the caller may be the goroutine draining this
-// machine's queue (then blocking on the queue would deadlock). The stack is
-// checked only while some machine code calls user code.
-func (m *Machine) inHandler() bool {
-	return m.inUser.Load() > 0 && onDrainerStack()
-}
-
 // ErrDisposed is returned by Mutate on a disposed machine.
 var ErrDisposed = errors.New("machine disposed")
 
@@ -48,8 +41,18 @@ var ErrQueueFull = errors.New("queue full")
 // waiting Mutate caller, so no caller is kept draining forever. No goroutine
 // is started.
 //
-// From the goroutine draining the queue (a handler or Eval function) it
-// returns Queued, nil at once. If ctx ends first it returns Canceled,
+// The error tells why a mutation wasn't executed: an error wrapping
+// ErrCanceled when relations rejected it or a handler vetoed it or panicked
+// (then it also wraps the panic's error); one wrapping ErrHandlerTimeout
+// when one of its handlers overran HandlerTimeout (see the package doc: in
+// the final phase its states stay applied); ErrDisposed when the machine
+// was disposed before it ran. A mutation whose transition ran but left a
+// called state unreached gives Canceled and ErrCanceled.
+//
+// From the goroutine draining this machine's queue (a handler, Eval
+// function or tracer of this machine, at any depth) it returns Queued, nil
+// at once: waiting there would wait for itself. A handler of another
+// machine waits like any caller. If ctx ends first it returns Canceled,
 // ctx.Err() (the item is dropped if it hasn't started). An unknown state
 // gives Canceled and an error wrapping ErrStateUnknown (recorded like any
 // mutation's), a disposed machine Canceled and ErrDisposed, a full queue
@@ -75,6 +78,9 @@ func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A
 	if err := m.checkStates(sch, "", states); err != nil {
 		return Canceled, err
 	}
+	// decided before locking: only the drainer itself can be inside user
+	// code of m, and it stays the drainer meanwhile
+	self := m.fromDrainer()
 	m.qmu.Lock()
 	qlen := len(m.queue) - m.qhead
 	if typ == MutationRemove && !m.draining && qlen == 0 && m.noneActive(sch, "", states) {
@@ -92,10 +98,11 @@ func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A
 		root.id = m.pushLocked(it)
 		m.draining = true
 		m.qmu.Unlock()
-		return m.process(root.id, root), nil
+		m.drain(root.id, root)
+		return m.outcome(root)
 	}
-	if m.inHandler() {
-		m.attributeLocked(&it, false)
+	if self {
+		m.attributeLocked(&it)
 		m.pushLocked(it)
 		m.qmu.Unlock()
 		return Queued, nil
@@ -110,9 +117,11 @@ func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A
 	select {
 	case res := <-root.done:
 		if res == resultHandoff {
-			return m.process(root.id, root), nil
+			m.drain(root.id, root)
+			return m.outcome(root)
 		}
-		return res, nil
+		// written before the send
+		return res, root.err
 	case <-ctx.Done():
 		m.qmu.Lock()
 		if m.removeLocked(root.id) {
@@ -123,7 +132,7 @@ func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A
 			if res == resultHandoff {
 				// the draining role came with it: pass it on (or drain)
 				m.qmu.Unlock()
-				m.process(0, root)
+				m.drain(0, root)
 				return Canceled, ctx.Err()
 			}
 		default:
@@ -136,7 +145,9 @@ func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A
 // Eval runs fn on the queue, prepended before other mutations, and returns
 // true once it ran. It returns false when HandlerTimeout/2 elapses first (fn
 // will then never run), when m.Ctx or ctx (nil means Background) ends, or
-// when called from a handler (fn doesn't run). An empty source panics. Safe
+// when called from the goroutine draining this machine's queue (a handler,
+// Eval function or tracer of this machine: fn doesn't run there). From a
+// handler of another machine it waits like any caller. An empty source panics. Safe
 // to call concurrently.
 func (m *Machine) Eval(source string, fn func(), ctx context.Context) bool {
 	if source == "" {
@@ -148,7 +159,7 @@ func (m *Machine) Eval(source string, fn func(), ctx context.Context) bool {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if m.inHandler() {
+	if m.fromDrainer() {
 		if m.logOn(LogOps) {
 			m.log(LogOps, "[eval] %s: no Eval() within a handler", source)
 		}
@@ -163,7 +174,7 @@ func (m *Machine) Eval(source string, fn func(), ctx context.Context) bool {
 	}
 	m.qmu.Unlock()
 	if idle {
-		m.process(0, nil)
+		m.drain(0, nil)
 	}
 	select {
 	case <-ev.done:

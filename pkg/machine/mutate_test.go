@@ -47,7 +47,9 @@ func TestMutateCanceledByHandlers(t *testing.T) {
 	m := newM(t, structN(), namesN, newRecorder("AEnter"), nil)
 	res, err := m.Mutate(context.Background(), am.MutationAdd, am.S{"A"}, nil)
 	assert.Equal(t, am.Canceled, res)
-	assert.NoError(t, err, "a canceled transition is a result, not an error")
+	assert.ErrorIs(t, err, am.ErrCanceled, "a veto is ErrCanceled")
+	assert.NotErrorIs(t, err, am.ErrHandlerTimeout)
+	assert.Contains(t, err.Error(), "AEnter", "names the vetoing handler")
 	finish(t, m)
 }
 

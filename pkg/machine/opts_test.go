@@ -12,7 +12,7 @@ import (
 	am "github.com/arpc-go/arpc/pkg/machine"
 )
 
-// Spec §3: defaults of New.
+// Defaults of New.
 func TestNewDefaults(t *testing.T) {
 	m := am.New(context.Background(), nil, nil)
 	assert.Len(t, m.ID, 32)

@@ -93,13 +93,6 @@ func (m *Machine) prependFor(t *Transition, it queueItem) uint64 {
 	return m.prependLocked(it)
 }
 
-// prepend puts it at the front of the queue. Safe to call concurrently.
-func (m *Machine) prepend(it queueItem) uint64 {
-	m.qmu.Lock()
-	defer m.qmu.Unlock()
-	return m.prependLocked(it)
-}
-
 func (m *Machine) prependLocked(it queueItem) uint64 {
 	m.itemSeq++
 	it.id = m.itemSeq
@@ -140,15 +133,20 @@ func (m *Machine) removeLocked(id uint64) bool {
 }
 
 // completeItem reports a result for an item that didn't run.
-func (m *Machine) completeItem(it *queueItem, res Result) {
-	m.itemDone(it.root, it.id, res)
+func (m *Machine) completeItem(it *queueItem, res Result, err error) {
+	m.itemDone(it.root, it.id, res, err)
 }
 
-// complete reports t's result for its item.
+// complete reports t's result for its item; the error is built only for a
+// Mutate call waiting for it.
 func (m *Machine) complete(t *Transition, res Result) {
 	r := t.root
 	t.root = nil
-	m.itemDone(r, t.itemID, res)
+	var err error
+	if r != nil && r.id == t.itemID && res != Executed {
+		err = t.cancelErr()
+	}
+	m.itemDone(r, t.itemID, res, err)
 }
 
 // Add activates states, keeping the active ones. Returns Executed or
@@ -240,6 +238,9 @@ func (m *Machine) enqueue(typ MutationType, one string, states S, args A) Result
 	if m.checkStates(sch, one, states) != nil {
 		return Canceled
 	}
+	// decided before locking: only the drainer itself can be inside user
+	// code of m, and it stays the drainer meanwhile
+	self := m.fromDrainer()
 	m.qmu.Lock()
 	qlen := len(m.queue) - m.qhead
 	if typ == MutationRemove && !m.draining && qlen == 0 && m.noneActive(sch, one, states) {
@@ -262,7 +263,9 @@ func (m *Machine) enqueue(typ MutationType, one string, states S, args A) Result
 			}
 			return Queued
 		}
-		m.attributeLocked(&it, false)
+		if self {
+			m.attributeLocked(&it)
+		}
 		m.pushLocked(it)
 		m.qmu.Unlock()
 		if m.logOn(LogOps) {
@@ -277,7 +280,7 @@ func (m *Machine) enqueue(typ MutationType, one string, states S, args A) Result
 	if m.logOn(LogOps) {
 		m.log(LogOps, "[queue:%s] %s", typ, j(it.names()))
 	}
-	return m.process(id, nil)
+	return m.drain(id, nil)
 }
 
 func namesOf(one string, states S) S {
@@ -287,10 +290,15 @@ func namesOf(one string, states S) S {
 	return states
 }
 
-// isDuplicateLocked implements the queue's dedupe (§5.2). Needs m.qmu.
+// isDuplicateLocked tells whether an arg-less mutation queued while the
+// queue runs is redundant with one already queued, so it's skipped: an
+// identical Add or Remove not followed by its opposite, or an identical Set
+// (see below). Needs m.qmu.
 func (m *Machine) isDuplicateLocked(it *queueItem) bool {
 	if it.typ == MutationSet {
-		// U19 kept: the earliest identical arg-less Set must be at index >= 1
+		// asyncmachine-go compatibility, kept on purpose: an identical
+		// arg-less Set is a duplicate only if the earliest one is not the
+		// queue's head, i.e. at index >= 1
 		// of a queue of >= 2 items
 		q := m.queue[m.qhead:]
 		if len(q) < 2 {
@@ -360,12 +368,11 @@ func sameStates(a, b *queueItem) bool {
 var handoffAfter = 32
 
 // process drains the queue on the calling goroutine and returns the result
-// of the caller's item own. With a root (a Mutate call), once the root
+// of the caller's own item. With a root (a Mutate call), once the root
 // completed and handoffAfter more items were processed, it hands the
 // draining role over to a waiting Mutate call, if any; otherwise it drains
-// the whole queue.
-//
-//go:noinline
+// the whole queue. Only drain calls it, so that the goroutine carries the
+// drain session's id on its stack.
 func (m *Machine) process(own uint64, root *rootState) Result {
 	res := Canceled
 	started := false
@@ -384,7 +391,7 @@ func (m *Machine) process(own uint64, root *rootState) Result {
 				m.queueEnds = nil
 				m.qmu.Unlock()
 				closeEnds(ends)
-				return m.ownResult(res, root)
+				return res
 			}
 			m.qmu.Unlock()
 			continue
@@ -394,15 +401,19 @@ func (m *Machine) process(own uint64, root *rootState) Result {
 			// waking their goroutines), then pass the role on
 			if served >= handoffAfter && m.handoffLocked() {
 				m.qmu.Unlock()
-				return root.res
+				return res
 			}
 			served++
 		}
 		it := m.popLocked()
 		m.qmu.Unlock()
 		started = true
-		if m.Disposed.Load() || (it.ctx != nil && it.ctx.Err() != nil) {
-			m.completeItem(&it, Canceled)
+		if m.Disposed.Load() {
+			m.completeItem(&it, Canceled, ErrDisposed)
+			continue
+		}
+		if it.ctx != nil && it.ctx.Err() != nil {
+			m.completeItem(&it, Canceled, it.ctx.Err())
 			continue
 		}
 		if it.eval != nil {
@@ -412,12 +423,7 @@ func (m *Machine) process(own uint64, root *rootState) Result {
 		sch := m.sch.Load()
 		m.curRoot.Store(it.root)
 		t := m.startTransition(&it, sch)
-		if m.runTransition(t) {
-			// abandoned: the watchdog drains now; like any draining caller,
-			// return once the pass is over
-			<-m.WhenQueueEnds(nil)
-			return Canceled
-		}
+		m.runTransition(t)
 		m.curRoot.Store(nil)
 		if it.id == own {
 			res = t.result
@@ -425,25 +431,16 @@ func (m *Machine) process(own uint64, root *rootState) Result {
 	}
 }
 
-// ownResult returns the root's result, if any, else res.
-func (m *Machine) ownResult(res Result, root *rootState) Result {
-	if root == nil {
-		return res
-	}
-	m.qmu.Lock()
-	defer m.qmu.Unlock()
-	if root.pending > 0 {
-		return Canceled
-	}
-	return root.res
-}
-
 // passEnd clears the current transition and notifies tracers and
 // WhenQueueEnds waiters that a pass ended.
 func (m *Machine) passEnd() {
 	m.curT.Store(nil)
-	for _, tr := range m.tracerList() {
-		tr.QueueEnd(m)
+	if trs := m.tracerList(); len(trs) > 0 {
+		m.inUser.Add(1)
+		for _, tr := range trs {
+			tr.QueueEnd(m)
+		}
+		m.inUser.Add(-1)
 	}
 	m.qmu.Lock()
 	ends := m.queueEnds

@@ -74,18 +74,18 @@ func TestScenario37_WhenQueueEnds(t *testing.T) {
 	var during <-chan struct{}
 	var closedInHandler bool
 	r := newRecorder().on("AState", func(e *am.Event) {
-		during = e.Machine.WhenQueueEnds(nil)
+		during = e.Machine.WhenQueueEnds(context.Background())
 		closedInHandler = isClosed(during)
 	})
 	m := newM(t, structN(), namesN, r, nil)
-	assert.True(t, isClosed(m.WhenQueueEnds(nil)), "idle: already closed")
+	assert.True(t, isClosed(m.WhenQueueEnds(context.Background())), "idle: already closed")
 	assert.Equal(t, am.Executed, m.Add1("A", nil))
 	assert.False(t, closedInHandler, "open while the pass runs")
 	assert.True(t, isClosed(during), "closed by the time Add1 returns")
 	finish(t, m)
 }
 
-// Spec §5.2: which queued mutations are dropped as duplicates, and IsQueued.
+// Which queued mutations are dropped as duplicates, and IsQueued.
 func TestQueueDedupeRulesAndIsQueued(t *testing.T) {
 	var (
 		lens []int

@@ -15,11 +15,11 @@ import (
 	am "github.com/arpc-go/arpc/pkg/machine"
 )
 
-// Tests of the quirks of spec §17 marked F (fixed), plus U25 (team
-// decision). Each asserts the FIXED behaviour.
+// Tests of asyncmachine-go behaviours that this engine fixes on purpose.
+// Each asserts the fixed behaviour.
 
-// U1: NewCommon does not force debug options nor mutate the caller's Opts.
-func TestQuirkU1_NewCommonNoForcedDebug(t *testing.T) {
+// NewCommon does not force debug options nor mutate the caller's Opts.
+func TestFixed_NewCommonNoForcedDebug(t *testing.T) {
 	s := am.Struct{"A": {}}
 	m, err := am.NewCommon(context.Background(), "u1", s, am.S{"A", am.Exception}, nil, nil, nil)
 	require.NoError(t, err)
@@ -37,9 +37,9 @@ func TestQuirkU1_NewCommonNoForcedDebug(t *testing.T) {
 	finish(t, m)
 }
 
-// U3 (rest): when AnyAny cancels, TransitionEnd still fires and TimeAfter
+// when AnyAny cancels, TransitionEnd still fires and TimeAfter
 // is recorded (AnyAny still runs for canceled transitions: kept).
-func TestQuirkU3_AnyAnyCancelStillEnds(t *testing.T) {
+func TestFixed_AnyAnyCancelStillEnds(t *testing.T) {
 	tr := &tracer{}
 	r := newRecorder("AnyAny")
 	m := newM(t, structN(), namesN, r, &am.Opts{Tracers: []am.Tracer{tr}})
@@ -66,8 +66,8 @@ func TestQuirkU3_AnyAnyCancelStillEnds(t *testing.T) {
 	finish(t, m2)
 }
 
-// U5: XAny receives the mutation's args.
-func TestQuirkU5_XAnyGetsArgs(t *testing.T) {
+// XAny receives the mutation's args.
+func TestFixed_XAnyGetsArgs(t *testing.T) {
 	r := newRecorder()
 	m := newM(t, structN(), namesN, r, nil, "A")
 	assert.Equal(t, am.Executed, m.Set(am.S{"B"}, am.A{"k": "v"}))
@@ -76,8 +76,8 @@ func TestQuirkU5_XAnyGetsArgs(t *testing.T) {
 	finish(t, m)
 }
 
-// U6: Remove1(X) called from XEnter is queued, not lost.
-func TestQuirkU6_RemoveFromEnterNotLost(t *testing.T) {
+// Remove1(X) called from XEnter is queued, not lost.
+func TestFixed_RemoveFromEnterNotLost(t *testing.T) {
 	var res am.Result
 	r := newRecorder().on("AEnter", func(e *am.Event) { res = e.Machine.Remove1("A", nil) })
 	m := newM(t, structN(), namesN, r, nil)
@@ -88,9 +88,9 @@ func TestQuirkU6_RemoveFromEnterNotLost(t *testing.T) {
 	finish(t, m)
 }
 
-// U7: WhenArgs bindings for one state are independent, and each honours its
+// WhenArgs bindings for one state are independent, and each honours its
 // own ctx.
-func TestQuirkU7_WhenArgsBindings(t *testing.T) {
+func TestFixed_WhenArgsBindings(t *testing.T) {
 	m := newN(t)
 	w1 := m.WhenArgs("B", am.A{"foo": "bar"}, nil)
 	w2 := m.WhenArgs("B", am.A{"foo": "bar"}, nil)
@@ -112,8 +112,8 @@ func TestQuirkU7_WhenArgsBindings(t *testing.T) {
 	finish(t, m)
 }
 
-// U8: disposal closes WhenTime, WhenTicks, WhenTicksEq and WhenArgs.
-func TestQuirkU8_DisposeClosesAllWaiters(t *testing.T) {
+// disposal closes WhenTime, WhenTicks, WhenTicksEq and WhenArgs.
+func TestFixed_DisposeClosesAllWaiters(t *testing.T) {
 	m := newN(t)
 	chans := map[string]<-chan struct{}{
 		"WhenTime":    m.WhenTime(am.S{"A"}, am.Time{7}, nil),
@@ -122,7 +122,7 @@ func TestQuirkU8_DisposeClosesAllWaiters(t *testing.T) {
 		"WhenArgs":    m.WhenArgs("C", am.A{"k": 1}, nil),
 		"When":        m.When1("D", nil),
 		"WhenNot":     m.WhenNot1(am.Exception, nil),
-		"WhenErr":     m.WhenErr(nil),
+		"WhenErr":     m.WhenErr(context.Background()),
 	}
 	m.Add1("A", nil)
 	chans["WhenNot"] = m.WhenNot1("A", nil)
@@ -137,8 +137,8 @@ func TestQuirkU8_DisposeClosesAllWaiters(t *testing.T) {
 	assert.True(t, isClosed(m.WhenTicks("A", 9, nil)), "WhenTicks after disposal")
 }
 
-// U9: NewStateCtx after disposal does not panic and is canceled.
-func TestQuirkU9_StateCtxAfterDispose(t *testing.T) {
+// NewStateCtx after disposal does not panic and is canceled.
+func TestFixed_StateCtxAfterDispose(t *testing.T) {
 	m := newN(t, "A")
 	finish(t, m)
 	var ctx context.Context
@@ -147,8 +147,8 @@ func TestQuirkU9_StateCtxAfterDispose(t *testing.T) {
 	assert.Error(t, ctx.Err())
 }
 
-// U10: When with a repeated name closes.
-func TestQuirkU10_WhenRepeatedName(t *testing.T) {
+// When with a repeated name closes.
+func TestFixed_WhenRepeatedName(t *testing.T) {
 	m := newN(t)
 	w := m.When(am.S{"A", "A", "B"}, nil)
 	wn := m.WhenNot(am.S{"C", "C"}, nil)
@@ -161,8 +161,8 @@ func TestQuirkU10_WhenRepeatedName(t *testing.T) {
 	finish(t, m)
 }
 
-// U11: After is a topological order, not only for adjacent states.
-func TestQuirkU11_AfterTopological(t *testing.T) {
+// After is a topological order, not only for adjacent states.
+func TestFixed_AfterTopological(t *testing.T) {
 	s := structN()
 	s["A"] = am.State{After: am.S{"B"}}
 	s["B"] = am.State{After: am.S{"C"}}
@@ -193,8 +193,8 @@ type panicException struct{}
 func (h *panicException) ExceptionState(*am.Event) { panic("ExceptionState panic") }
 func (h *panicException) AState(*am.Event)         {}
 
-// U13: a panic while Exception is called does not kill the handler runner.
-func TestQuirkU13_PanicInExceptionHandler(t *testing.T) {
+// a panic while Exception is called does not kill the handler runner.
+func TestFixed_PanicInExceptionHandler(t *testing.T) {
 	for _, h := range []any{&panicException{}, &panicEnter{}} {
 		m := newM(t, structN(), namesN, h, nil)
 		done := make(chan am.Result, 1)
@@ -221,8 +221,8 @@ type panicErr struct{}
 
 func (h *panicErr) BEnter(*am.Event) bool { panic(fmt.Errorf("wrapped: %w", errSentinel)) }
 
-// U14: errors.Is matches the error of a recovered panic.
-func TestQuirkU14_RecoveredErrorIdentity(t *testing.T) {
+// errors.Is matches the error of a recovered panic.
+func TestFixed_RecoveredErrorIdentity(t *testing.T) {
 	m := newM(t, structN(), namesN, &panicErr{}, nil)
 	assert.Equal(t, am.Canceled, m.Add1("B", nil))
 	assert.True(t, m.Is1(am.Exception))
@@ -230,8 +230,8 @@ func TestQuirkU14_RecoveredErrorIdentity(t *testing.T) {
 	finish(t, m)
 }
 
-// U15: PanicToErr keeps non-error panic values.
-func TestQuirkU15_PanicToErrNonError(t *testing.T) {
+// PanicToErr keeps non-error panic values.
+func TestFixed_PanicToErrNonError(t *testing.T) {
 	s := structN()
 	s["ErrX"] = am.State{Require: am.S{am.Exception}}
 	m := newM(t, s, nil, nil, nil)
@@ -269,8 +269,8 @@ type panicEnd struct{ *am.ExceptionHandler }
 
 func (h *panicEnd) AEnd(*am.Event) { panic("AEnd panic") }
 
-// U16 (dupes): an XEnd panic never duplicates active states.
-func TestQuirkU16_NoDuplicateActiveStates(t *testing.T) {
+// an XEnd panic never duplicates active states.
+func TestFixed_NoDuplicateActiveStates(t *testing.T) {
 	m := newM(t, structN(), namesN, &panicEnd{}, nil, "A")
 	assert.Equal(t, am.Canceled, m.Set(am.S{"B", "C"}, nil))
 	assert.True(t, m.Is1(am.Exception))
@@ -281,8 +281,8 @@ func TestQuirkU16_NoDuplicateActiveStates(t *testing.T) {
 	finish(t, m)
 }
 
-// U17: Transition.String() handles relation steps.
-func TestQuirkU17_TransitionStringRelations(t *testing.T) {
+// Transition.String() handles relation steps.
+func TestFixed_TransitionStringRelations(t *testing.T) {
 	s := am.Struct{
 		"A": {Add: am.S{"B"}, Require: am.S{"C"}, Remove: am.S{"D"}},
 		"B": {After: am.S{"C"}},
@@ -303,9 +303,9 @@ func TestQuirkU17_TransitionStringRelations(t *testing.T) {
 	finish(t, m)
 }
 
-// U20: no lost wakeup at the end of a pass: concurrent mutations from many
+// no lost wakeup at the end of a pass: concurrent mutations from many
 // goroutines are all processed.
-func TestQuirkU20_NoLostWakeup(t *testing.T) {
+func TestFixed_NoLostWakeup(t *testing.T) {
 	const n = 32
 	s := am.Struct{}
 	names := am.S{}
@@ -332,14 +332,14 @@ func TestQuirkU20_NoLostWakeup(t *testing.T) {
 		} else {
 			waitClosed(t, m.WhenNot(names, nil), fmt.Sprintf("round %d: all removed", round))
 		}
-		waitClosed(t, m.WhenQueueEnds(nil), "queue drained")
+		waitClosed(t, m.WhenQueueEnds(context.Background()), "queue drained")
 		assert.Empty(t, m.Queue())
 	}
 	finish(t, m)
 }
 
-// U21: a canceled parent ctx disposes the machine even without handlers.
-func TestQuirkU21_CtxCancelDisposes(t *testing.T) {
+// a canceled parent ctx disposes the machine even without handlers.
+func TestFixed_CtxCancelDisposes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := am.New(ctx, structN(), nil)
 	cancel()
@@ -347,8 +347,8 @@ func TestQuirkU21_CtxCancelDisposes(t *testing.T) {
 	assert.True(t, m.Disposed.Load())
 }
 
-// U23: the states of an auto mutation follow StateNames() order.
-func TestQuirkU23_AutoOrder(t *testing.T) {
+// the states of an auto mutation follow StateNames() order.
+func TestFixed_AutoOrder(t *testing.T) {
 	s := am.Struct{
 		"A": {},
 		"W": {Auto: true, Require: am.S{"A"}},
@@ -376,8 +376,8 @@ func TestQuirkU23_AutoOrder(t *testing.T) {
 	}
 }
 
-// U24: Import is all-or-nothing and requires every state.
-func TestQuirkU24_ImportAtomic(t *testing.T) {
+// Import is all-or-nothing and requires every state.
+func TestFixed_ImportAtomic(t *testing.T) {
 	m := newN(t, "A")
 	id := m.ID
 	before := m.Time(nil)
@@ -401,8 +401,8 @@ func TestQuirkU24_ImportAtomic(t *testing.T) {
 	finish(t, m)
 }
 
-// U25: VerifyStates checks each name, not a count.
-func TestQuirkU25_VerifyStatesEachName(t *testing.T) {
+// VerifyStates checks each name, not a count.
+func TestFixed_VerifyStatesEachName(t *testing.T) {
 	m := newN(t)
 	assert.Error(t, m.VerifyStates(am.S{"A", "B", "C", "D"}), "Exception missing")
 	s := am.StructMerge(m.GetStruct(), am.Struct{"E": {}})
@@ -411,8 +411,8 @@ func TestQuirkU25_VerifyStatesEachName(t *testing.T) {
 	finish(t, m)
 }
 
-// U26: the clone and merge helpers keep Tags, and StructMerge always clones.
-func TestQuirkU26_HelpersKeepTags(t *testing.T) {
+// the clone and merge helpers keep Tags, and StructMerge always clones.
+func TestFixed_HelpersKeepTags(t *testing.T) {
 	s := am.Struct{"A": {Add: am.S{"B"}, Tags: []string{"t1"}}, "B": {Tags: []string{"t2"}}}
 	c := am.CloneStates(s)
 	assert.Equal(t, []string{"t1"}, c["A"].Tags)

@@ -161,7 +161,7 @@ func TestScenario17_SchemaCleaning(t *testing.T) {
 	finish(t, m)
 }
 
-// Team decision U12: Add implication is transitive and cycles are safe.
+// Add implication is transitive and cycles are safe.
 func TestAddImplicationTransitive(t *testing.T) {
 	s := structN()
 	s["A"] = am.State{Add: am.S{"B"}}

@@ -30,7 +30,9 @@ type DefaultRelationsResolver struct {
 
 var _ RelationsResolver = (*DefaultRelationsResolver)(nil)
 
-// GetTargetStates resolves the targets of t for calledStates (§7.1).
+// GetTargetStates resolves the targets of t for calledStates: transitive Add
+// implication, the Require filter, then Remove blocking, the front of the
+// list winning.
 func (r *DefaultRelationsResolver) GetTargetStates(t *Transition, calledStates S) S {
 	m := r.Machine
 	sch := m.sch.Load()
@@ -72,7 +74,8 @@ func (r *DefaultRelationsResolver) GetAutoMutation() *Mutation {
 }
 
 // SortStates orders states in place so that each comes after the states in
-// its After list (a stable topological sort; U11 fixed). Unknown names keep
+// its After list (a stable topological sort, so non-adjacent states are
+// ordered too). Unknown names keep
 // their place relative to each other, at the end.
 func (r *DefaultRelationsResolver) SortStates(states S) {
 	sch := r.Machine.sch.Load()
@@ -163,7 +166,7 @@ func (s *markSet) has(i int) bool { return s.m[i] == s.gen }
 func (s *markSet) set(i int)      { s.m[i] = s.gen }
 func (s *markSet) del(i int)      { s.m[i] = 0 }
 
-// resolverCore is the deterministic, index-based resolution (§7.1) with
+// resolverCore is the deterministic, index-based resolution with
 // reusable scratch space. Not safe for concurrent use; the engine keeps one
 // for the goroutine draining the queue.
 type resolverCore struct {
@@ -210,7 +213,7 @@ func (c *resolverCore) resolve(m *Machine, t *Transition, sch *schema, typ Mutat
 			push(i)
 		}
 	}
-	// 2-3. transitive Add expansion (U12 fixed), deduped
+	// 2-3. transitive Add expansion (to any depth, not two levels), deduped
 	list = c.expand(sch, list, in, wasActive, t)
 	// 4. Require filter to a fixpoint
 	list = c.requireFilter(m, t, sch, list, in, auto)

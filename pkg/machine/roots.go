@@ -9,22 +9,28 @@ type rootState struct {
 	// id is the id of the Mutate call's own item.
 	id uint64
 	// pending counts the root's items not yet completed.
-	pending int
-	// res is the own item's result.
-	res Result
+	pending int32
+	// res and err are the own item's outcome (res is a Result).
+	res int32
+	err error
+	// released tells that a handler timeout already released the waiting
+	// caller: res and err are no longer written
+	released bool
 	// done receives the result (or resultHandoff) for a waiting caller; nil
-	// for a caller draining the queue itself.
+	// for a caller draining the queue itself. res and err are written before
+	// the send, so the receiver reads them without the lock.
 	done chan Result
 }
 
 // resultHandoff tells a waiting Mutate caller to take over draining.
 const resultHandoff Result = -1
 
-// attributeLocked makes it part of the root being processed, if a handler or
-// Eval function of that root's transition is running now. Needs m.qmu.
-func (m *Machine) attributeLocked(it *queueItem, fromEngine bool) {
+// attributeLocked makes it part of the root being processed. Only the
+// drainer calls it (from a handler or Eval function of that root's
+// transition), so the attribution is exact. Needs m.qmu.
+func (m *Machine) attributeLocked(it *queueItem) {
 	r := m.curRoot.Load()
-	if r == nil || it.root != nil || (!fromEngine && m.inUser.Load() == 0) {
+	if r == nil || it.root != nil {
 		return
 	}
 	it.root = r
@@ -33,23 +39,36 @@ func (m *Machine) attributeLocked(it *queueItem, fromEngine bool) {
 
 // itemDone records the completion of an item of root r (nil: none) and
 // reports the root's result once nothing of it is pending.
-func (m *Machine) itemDone(r *rootState, id uint64, res Result) {
+func (m *Machine) itemDone(r *rootState, id uint64, res Result, err error) {
 	if r == nil {
 		return
 	}
 	m.qmu.Lock()
-	if id == r.id {
-		r.res = res
+	if id == r.id && !r.released {
+		r.res, r.err = int32(res), err
 	}
 	r.pending--
 	fin := r.pending == 0
 	m.qmu.Unlock()
 	if fin && r.done != nil {
 		select {
-		case r.done <- r.res:
+		case r.done <- Result(r.res):
 		default:
 		}
 	}
+}
+
+// outcome returns the own item's result and error of a root whose caller
+// drained the queue itself: only that goroutine completed the root's items
+// (nobody else drains meanwhile, and disposal flushes only an idle queue),
+// so it reads them without the lock.
+func (m *Machine) outcome(r *rootState) (Result, error) {
+	if r.pending > 0 {
+		// some of its items were dropped without completing (can't happen
+		// while the queue runs to its end; kept as a safe answer)
+		return Canceled, ErrCanceled
+	}
+	return Result(r.res), r.err
 }
 
 // handoffLocked passes the draining role to the first queued item of a

@@ -137,7 +137,8 @@ func compileSchema(st Struct, names S) *schema {
 }
 
 // verifyNames checks names against the struct st: every name defined, no
-// duplicates, and every state of st listed (U25 fixed: checked by name).
+// duplicates, and every state of st listed (checked by name, not by count,
+// so a list missing one state and naming another twice fails).
 func verifyNames(st Struct, names S) error {
 	var errs []error
 	seen := make(map[string]struct{}, len(names))
@@ -237,7 +238,7 @@ func (m *Machine) installSchemaLocked(st Struct, names S) {
 
 // GetStruct returns a shallow copy of the cleaned schema, including Exception
 // and tags. Safe to call concurrently.
-func (m *Machine) GetStruct() Struct {
+func (m *Model) GetStruct() Struct {
 	st := m.sch.Load().structure
 	out := make(Struct, len(st))
 	for k, v := range st {
@@ -248,12 +249,12 @@ func (m *Machine) GetStruct() Struct {
 
 // StateNames returns a copy of the ordered state names. Safe to call
 // concurrently.
-func (m *Machine) StateNames() S {
+func (m *Model) StateNames() S {
 	return slices.Clone(m.sch.Load().names)
 }
 
 // Has tells whether all the states are defined. Safe to call concurrently.
-func (m *Machine) Has(states S) bool {
+func (m *Model) Has(states S) bool {
 	sch := m.sch.Load()
 	for _, s := range states {
 		if sch.idx(s) < 0 {
@@ -264,13 +265,13 @@ func (m *Machine) Has(states S) bool {
 }
 
 // Has1 tells whether the state is defined. Safe to call concurrently.
-func (m *Machine) Has1(state string) bool {
+func (m *Model) Has1(state string) bool {
 	return m.sch.Load().idx(state) >= 0
 }
 
 // Index returns the position of the state in StateNames(), or -1. Safe to
 // call concurrently.
-func (m *Machine) Index(state string) int {
+func (m *Model) Index(state string) int {
 	return m.sch.Load().idx(state)
 }
 

@@ -60,7 +60,7 @@ func (h *hookTracer) QueueEnd(*am.Machine)                           { h.add("Qu
 func (h *hookTracer) StructChange(*am.Machine, am.Struct)            { h.add("StructChange") }
 func (h *hookTracer) VerifyStates(*am.Machine)                       { h.add("VerifyStates") }
 
-// Spec §15: when each tracer hook fires.
+// When each tracer hook fires.
 func TestTracerHooks(t *testing.T) {
 	h := &hookTracer{}
 	m := am.New(context.Background(), structN(), &am.Opts{ID: "traced", Tracers: []am.Tracer{h}})
@@ -88,7 +88,7 @@ func TestTracerHooks(t *testing.T) {
 	assert.Equal(t, fields("StructChange"), h.take())
 
 	// Opts.Parent: the parent's inheritable tracers learn of the child, the
-	// child gets none of them (U28, kept).
+	// child gets none of them, as in asyncmachine-go.
 	h.inheritable = true
 	child := am.New(context.Background(), structN(), &am.Opts{ID: "child", Parent: m})
 	assert.Equal(t, m.ID, child.ParentID)

@@ -22,7 +22,8 @@ import (
 type Transition struct {
 	// ID is a random ID, set when the record is handed out.
 	ID string
-	// Steps is debugger data: relations, handlers, requested states.
+	// Steps is debugger data: relations, handlers, requested states. A
+	// handler's step is recorded once the handler returned.
 	Steps []*Step
 	// StatesBefore are the active states before the transition.
 	StatesBefore S
@@ -73,6 +74,52 @@ type Transition struct {
 	itemID uint64
 	// steps tells whether steps are recorded (someone can observe them)
 	steps bool
+	// why it was canceled: the first cause wins
+	cause    cancelCause
+	causeBy  string
+	causeErr error
+}
+
+// cancelCause is why a transition was canceled.
+type cancelCause uint8
+
+const (
+	causeNone cancelCause = iota
+	causeRelations
+	causeVeto
+	causePanic
+	causeTimeout
+	causeSchema
+	causeDisposed
+)
+
+// cancelBy cancels t, recording the first cause: the handler (by) and the
+// panic's error, if any.
+func (t *Transition) cancelBy(c cancelCause, by string, err error) {
+	t.canceled = true
+	if t.cause == causeNone {
+		t.cause, t.causeBy, t.causeErr = c, by, err
+	}
+}
+
+// cancelErr is the error Mutate returns for a transition that wasn't
+// executed.
+func (t *Transition) cancelErr() error {
+	switch t.cause {
+	case causeVeto:
+		return fmt.Errorf("%w by %s", ErrCanceled, t.causeBy)
+	case causePanic:
+		return fmt.Errorf("%w: %s panicked: %w", ErrCanceled, t.causeBy, t.causeErr)
+	case causeTimeout:
+		return handlerTimeoutErr(t.causeBy)
+	case causeSchema:
+		return fmt.Errorf("%w: the schema changed", ErrCanceled)
+	case causeDisposed:
+		return ErrDisposed
+	case causeRelations:
+		return fmt.Errorf("%w: rejected by relations", ErrCanceled)
+	}
+	return ErrCanceled
 }
 
 // newTransition allocates a record with room for n states, so a fresh
@@ -116,6 +163,7 @@ func (t *Transition) reset(m *Machine) {
 	t.QueueLen = 0
 	t.completed.Store(false)
 	t.canceled = false
+	t.cause, t.causeBy, t.causeErr = causeNone, "", nil
 	t.result = 0
 	t.called = t.called[:0]
 	t.before = t.before[:0]

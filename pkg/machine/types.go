@@ -272,11 +272,9 @@ type WhenTimeBinding struct {
 	Completed StateIsActive
 }
 
-// WhenArgsBinding is kept for compatibility; the engine uses its own records.
-type WhenArgsBinding struct {
-	ch   chan struct{}
-	args A
-}
+// WhenArgsBinding is kept for compatibility; the engine uses its own records
+// and this type has no fields.
+type WhenArgsBinding struct{}
 
 // LogEntry is a log message kept in a transition.
 type LogEntry struct {

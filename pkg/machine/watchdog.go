@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"fmt"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -9,13 +10,15 @@ import (
 )
 
 // watchdog enforces HandlerTimeout without a goroutine hand-off. Handlers
-// run inline on the goroutine draining the queue. Each call records its
-// start time and publishes an invocation number; one reusable timer per
-// machine, armed lazily, checks the running invocation when it fires. If it
-// is overdue, the watchdog abandons it with a CAS and, on the timer's
-// goroutine, finishes the transition as canceled and keeps draining the
-// queue. The abandoned handler's goroutine sees its CAS fail when the
-// handler returns, and returns Canceled without touching the machine.
+// run inline on the goroutine draining the queue, one at a time. Each call
+// records its start time and publishes an invocation number; one reusable
+// timer per machine, armed lazily, checks the running invocation when it
+// fires. If it is overdue, the timer marks it timed out with a CAS, logs it
+// and releases a Mutate caller waiting on another goroutine for that very
+// transition. Nothing else happens until the handler returns: then the
+// drainer sees its own CAS fail, cancels the transition and goes on with
+// the queue. So handlers of one machine never overlap, even after a
+// timeout; an overdue handler delays the queue until it returns.
 type watchdog struct {
 	once    sync.Once
 	timer   *time.Timer
@@ -24,11 +27,14 @@ type watchdog struct {
 	start   atomic.Int64
 	seq     atomic.Uint64
 
+	// mu is held by the timer while it handles a timed-out invocation; the
+	// drainer takes it once after a failed CAS, so it never touches t again
+	// before the timer is done with it
+	mu sync.Mutex
 	// the running invocation, written before running is published and read
-	// only by whoever wins the CAS on running
-	t     *Transition
-	name  string
-	phase hPhase
+	// by the timer only while running still holds its number
+	t    *Transition
+	name string
 	// cur is the running handler's name, readable by any goroutine
 	cur atomic.Pointer[string]
 }
@@ -36,11 +42,11 @@ type watchdog struct {
 // now returns monotonic nanoseconds since the machine's creation.
 func (m *Machine) now() int64 { return int64(time.Since(m.epoch)) }
 
-// begin publishes a handler invocation and arms the timer.
-func (m *Machine) wdBegin(t *Transition, h *hRef, ph hPhase) uint64 {
+// wdBegin publishes a handler invocation and arms the timer.
+func (m *Machine) wdBegin(t *Transition, h *hRef) uint64 {
 	w := &m.wd
 	inv := w.seq.Add(1)
-	w.t, w.name, w.phase = t, h.name, ph
+	w.t, w.name = t, h.name
 	w.cur.Store(&h.name)
 	w.start.Store(m.now())
 	w.running.Store(inv)
@@ -53,9 +59,18 @@ func (m *Machine) wdBegin(t *Transition, h *hRef, ph hPhase) uint64 {
 	return inv
 }
 
-// wdEnd ends an invocation; false means it was abandoned.
+// wdEnd ends an invocation; false means it timed out.
 func (m *Machine) wdEnd(inv uint64) bool {
-	return m.wd.running.CompareAndSwap(inv, 0)
+	w := &m.wd
+	w.cur.Store(nil)
+	if w.running.CompareAndSwap(inv, 0) {
+		return true
+	}
+	// wait for the timer to be done with this invocation
+	w.mu.Lock()
+	//lint:ignore SA2001 the timer holds mu while it handles this invocation: taking it waits for that
+	w.mu.Unlock()
+	return false
 }
 
 // wdFire runs on the timer's goroutine.
@@ -82,10 +97,41 @@ func (m *Machine) wdFire() {
 		// a new invocation could've started meanwhile; it re-checks armed
 		return
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if !w.running.CompareAndSwap(inv, 0) {
 		return
 	}
-	m.takeover()
+	// the drainer is still inside the handler and won't touch t before mu
+	// is released
+	t := w.t
+	if m.logOn(LogOps) {
+		m.log(LogOps, "[cancel] (%s) by timeout: %s still running", j(t.TargetStates), w.name)
+	}
+	m.releaseTimedOut(t, w.name)
+}
+
+// releaseTimedOut releases a Mutate caller waiting on another goroutine for
+// t's own item: its outcome is decided (canceled by the timeout) although
+// the handler still runs. Other callers wait for the queue as usual.
+func (m *Machine) releaseTimedOut(t *Transition, name string) {
+	r := t.root
+	if r == nil || r.id != t.itemID || r.done == nil {
+		return
+	}
+	m.qmu.Lock()
+	r.res, r.err, r.released = int32(Canceled), handlerTimeoutErr(name), true
+	m.qmu.Unlock()
+	select {
+	case r.done <- Canceled:
+	default:
+	}
+}
+
+// handlerTimeoutErr is the error of a transition canceled by the timeout of
+// handler name.
+func handlerTimeoutErr(name string) error {
+	return fmt.Errorf("%w: %s", ErrHandlerTimeout, name)
 }
 
 // wdStop stops the timer (disposal).
@@ -97,47 +143,22 @@ func (m *Machine) wdStop() {
 	}
 }
 
-// takeover finishes the abandoned invocation's transition as canceled by
-// timeout and keeps draining the queue, on the calling goroutine.
-//
-//go:noinline
-func (m *Machine) takeover() {
-	w := &m.wd
-	t, ph := w.t, w.phase
-	if m.logOn(LogOps) {
-		m.log(LogOps, "[cancel] (%s) by timeout", j(t.TargetStates))
-	}
-	var abandoned bool
-	switch ph {
-	case phNegotiation:
-		t.canceled = true
-		abandoned = m.afterNegotiation(t)
-	case phAnyAny:
-		m.abortAnyAny(t)
-	case phFinal:
-		t.canceled = true
-		m.finish(t)
-	}
-	if abandoned {
-		return
-	}
-	m.process(0, nil)
-}
-
 // panicInfo is a recovered handler panic.
 type panicInfo struct {
 	val   any
 	stack string
 }
 
-// callHandler calls one handler method inline, under the watchdog.
-func (m *Machine) callHandler(t *Transition, h *hRef, e *Event, ph hPhase) hStatus {
-	inv := m.wdBegin(t, h, ph)
+// callHandler calls one handler method inline, under the watchdog. A
+// recovered panic is returned with hsPanic, for the caller to handle once
+// the handler's step is recorded.
+func (m *Machine) callHandler(t *Transition, h *hRef, e *Event) (hStatus, *panicInfo) {
+	inv := m.wdBegin(t, h)
 	trs := m.tracersFor(t)
+	m.inUser.Add(1)
 	for _, tr := range trs {
 		tr.HandlerStart(t, h.em.name, h.name)
 	}
-	m.inUser.Add(1)
 	var ok bool
 	var p *panicInfo
 	if m.PanicToException {
@@ -145,21 +166,21 @@ func (m *Machine) callHandler(t *Transition, h *hRef, e *Event, ph hPhase) hStat
 	} else {
 		ok = invoke(h, e)
 	}
-	m.inUser.Add(-1)
-	if !m.wdEnd(inv) {
-		return hsAbandoned
-	}
+	timedOut := !m.wdEnd(inv)
 	for _, tr := range trs {
 		tr.HandlerEnd(t, h.em.name, h.name)
 	}
-	if p != nil {
-		m.recoverPanic(t, h, ph, p)
-		return hsPanic
+	m.inUser.Add(-1)
+	switch {
+	case timedOut:
+		t.cancelBy(causeTimeout, h.name, nil)
+		return hsTimeout, nil
+	case p != nil:
+		return hsPanic, p
+	case !ok || m.Ctx.Err() != nil:
+		return hsFalse, nil
 	}
-	if !ok || m.Ctx.Err() != nil {
-		return hsFalse
-	}
-	return hsTrue
+	return hsTrue, nil
 }
 
 func invoke(h *hRef, e *Event) bool {
@@ -186,13 +207,16 @@ func invokeSafe(h *hRef, e *Event) (ok bool, p *panicInfo) {
 	return invoke(h, e), nil
 }
 
-// recoverPanic handles a handler panic (§10.2, U13/U14/U16 fixed).
+// recoverPanic handles a handler panic: the transition is canceled, the
+// error recorded and, unless the panicking mutation itself called
+// Exception, Exception is prepended with the panic's details. In the final
+// phase the states after the panicking one are rolled back.
 func (m *Machine) recoverPanic(t *Transition, h *hRef, ph hPhase, p *panicInfo) {
-	t.canceled = true
+	err := panicErr(p.val)
+	t.cancelBy(causePanic, h.name, err)
 	if m.Ctx.Err() != nil {
 		return
 	}
-	err := panicErr(p.val)
 	if t.isCalled(t.sch.idx(Exception)) {
 		if m.logOn(LogOps) {
 			m.log(LogOps, "[cancel] (%s) by recover: %s", j(t.TargetStates), err)
@@ -235,8 +259,8 @@ func (m *Machine) recoverPanic(t *Transition, h *hRef, ph hPhase, p *panicInfo) 
 	m.prependFor(t, queueItem{typ: MutationAdd, one: Exception, args: args})
 }
 
-// finalFixup undoes the final states after the panicking one (U16: no
-// duplicates).
+// finalFixup undoes the final states after the panicking one, without
+// duplicating states in the active list.
 func (m *Machine) finalFixup(t *Transition, h *hRef) {
 	sch := t.sch
 	isState := strings.HasSuffix(h.name, "State")

@@ -59,7 +59,7 @@ var closedCh = func() chan struct{} {
 }()
 
 // addBindingLocked indexes b and registers ctx. Needs m.mu.
-func (m *Machine) addBindingLocked(b *binding, ctx context.Context) {
+func (m *Model) addBindingLocked(b *binding, ctx context.Context) {
 	indexed := false
 	for _, i := range b.idxs {
 		if i < 0 {
@@ -97,7 +97,7 @@ func (m *Machine) addBindingLocked(b *binding, ctx context.Context) {
 }
 
 // unindexLocked marks b done and removes it from the indexes. Needs m.mu.
-func (m *Machine) unindexLocked(b *binding) {
+func (m *Model) unindexLocked(b *binding) {
 	b.done = true
 	del := func(l []*binding) []*binding {
 		for k, v := range l {
@@ -134,7 +134,7 @@ func (m *Machine) unindexLocked(b *binding) {
 
 // release closes the channels of bindings removed from the indexes and stops
 // their ctx watchers. Call without m.mu.
-func (m *Machine) release(bs []*binding) {
+func (m *Model) release(bs []*binding) {
 	for _, b := range bs {
 		if b.stop != nil && b.stop() {
 			m.cbs.Done()
@@ -143,22 +143,35 @@ func (m *Machine) release(bs []*binding) {
 	}
 }
 
-// satisfied tells whether b's condition holds. Needs a stable view.
-func (m *Machine) satisfied(sch *schema, b *binding) bool {
+// satisfied tells whether b's condition holds now or, for the states that
+// changes moved, held at some moment of that update (see tickChange). Needs
+// a stable view.
+func (m *Model) satisfied(sch *schema, b *binding, changes []tickChange) bool {
 	switch b.kind {
 	case bWhen:
 		if b.never {
 			return false
 		}
 		for _, i := range b.idxs {
-			if sch.ticks[i].Load()%2 == 0 {
+			if c, ok := findChange(changes, i); ok {
+				if !c.wasActive() {
+					return false
+				}
+			} else if sch.ticks[i].Load()%2 == 0 {
 				return false
 			}
 		}
 		return true
 	case bWhenNot:
 		for _, i := range b.idxs {
-			if i >= 0 && sch.ticks[i].Load()%2 == 1 {
+			if i < 0 {
+				continue
+			}
+			if c, ok := findChange(changes, i); ok {
+				if !c.wasInactive(sch.states[i].multi) {
+					return false
+				}
+			} else if sch.ticks[i].Load()%2 == 1 {
 				return false
 			}
 		}
@@ -179,9 +192,9 @@ func (m *Machine) satisfied(sch *schema, b *binding) bool {
 }
 
 // processWaiters releases When/WhenNot/WhenTime bindings and cancels state
-// contexts after the ticks of the changed states moved.
-func (m *Machine) processWaiters(sch *schema, changed []int) {
-	if m.nWatch.Load() == 0 {
+// contexts after an update moved the ticks as changes tell.
+func (m *Model) processWaiters(sch *schema, changes []tickChange) {
+	if m.nWatch.Load() == 0 || len(changes) == 0 {
 		return
 	}
 	var rel []*binding
@@ -191,24 +204,25 @@ func (m *Machine) processWaiters(sch *schema, changed []int) {
 		m.mu.Unlock()
 		return
 	}
-	for _, i := range changed {
+	for _, c := range changes {
+		i := c.idx
 		for k := 0; k < len(m.byState[i]); k++ {
 			b := m.byState[i][k]
-			if b.done || !m.satisfied(sch, b) {
+			if b.done || !m.satisfied(sch, b, changes) {
 				continue
 			}
 			m.unindexLocked(b)
 			rel = append(rel, b)
 			k = -1 // the list changed; rescan (done ones are skipped)
 		}
-		if e := m.stateCtx[i]; e.cancel != nil && sch.ticks[i].Load()%2 == 0 {
+		if e := m.stateCtx[i]; e.cancel != nil && c.wasInactive(sch.states[i].multi) {
 			cancels = append(cancels, e.cancel)
 			m.stateCtx[i] = stateCtxEntry{}
 			m.nWatch.Add(-1)
 		}
 	}
 	m.mu.Unlock()
-	if len(rel) > 0 && m.logOn(LogDecisions) {
+	if len(rel) > 0 && m.mlogOn(LogDecisions) {
 		for _, b := range rel {
 			var names S
 			for _, i := range b.idxs {
@@ -218,11 +232,11 @@ func (m *Machine) processWaiters(sch *schema, changed []int) {
 			}
 			switch b.kind {
 			case bWhenTime:
-				m.log(LogDecisions, "[when:time] match for (%s)", j(names))
+				m.mlog(LogDecisions, "[when:time] match for (%s)", j(names))
 			case bWhenNot:
-				m.log(LogDecisions, "[when:not] match for (%s)", j(names))
+				m.mlog(LogDecisions, "[when:not] match for (%s)", j(names))
 			default:
-				m.log(LogDecisions, "[when] match for (%s)", j(names))
+				m.mlog(LogDecisions, "[when] match for (%s)", j(names))
 			}
 		}
 	}
@@ -248,7 +262,7 @@ func newBinding(sch *schema, kind bKind, names S) *binding {
 				continue
 			}
 		} else if kind != bWhenTime && slices.Contains(b.idxs, i) {
-			continue // U10 fixed
+			continue // a repeated name counts once, or the binding never closes
 		}
 		b.idxs = append(b.idxs, i)
 	}
@@ -257,17 +271,17 @@ func newBinding(sch *schema, kind bKind, names S) *binding {
 
 // register adds b unless it's already satisfied, ctx is done or the machine
 // is disposed; then it returns a closed channel.
-func (m *Machine) register(b *binding, ctx context.Context, check bool) <-chan struct{} {
+func (m *Model) register(b *binding, ctx context.Context, check bool) <-chan struct{} {
 	if ctx != nil && ctx.Err() != nil {
 		return closedCh
 	}
 	m.mu.Lock()
-	if m.Disposed.Load() {
+	if m.closed.Load() {
 		m.mu.Unlock()
 		return closedCh
 	}
 	sch := m.sch.Load()
-	if check && m.satisfied(sch, b) {
+	if check && m.satisfied(sch, b, nil) {
 		m.mu.Unlock()
 		return closedCh
 	}
@@ -279,8 +293,8 @@ func (m *Machine) register(b *binding, ctx context.Context, check bool) <-chan s
 // When returns a channel closed once all the states are active (at once if
 // they already are, or for S{}), when ctx ends (nil: never) or on disposal.
 // An unknown state never matches.
-func (m *Machine) When(states S, ctx context.Context) <-chan struct{} {
-	if len(states) == 0 || m.Disposed.Load() {
+func (m *Model) When(states S, ctx context.Context) <-chan struct{} {
+	if len(states) == 0 || m.closed.Load() {
 		return closedCh
 	}
 	b := newBinding(m.sch.Load(), bWhen, states)
@@ -288,8 +302,8 @@ func (m *Machine) When(states S, ctx context.Context) <-chan struct{} {
 }
 
 // When1 is When for one state.
-func (m *Machine) When1(state string, ctx context.Context) <-chan struct{} {
-	if m.Disposed.Load() {
+func (m *Model) When1(state string, ctx context.Context) <-chan struct{} {
+	if m.closed.Load() {
 		return closedCh
 	}
 	sch := m.sch.Load()
@@ -303,8 +317,8 @@ func (m *Machine) When1(state string, ctx context.Context) <-chan struct{} {
 // WhenNot returns a channel closed once none of the states is active (at
 // once if that holds), when ctx ends or on disposal. Unknown states count as
 // inactive.
-func (m *Machine) WhenNot(states S, ctx context.Context) <-chan struct{} {
-	if m.Disposed.Load() {
+func (m *Model) WhenNot(states S, ctx context.Context) <-chan struct{} {
+	if m.closed.Load() {
 		return closedCh
 	}
 	b := newBinding(m.sch.Load(), bWhenNot, states)
@@ -315,25 +329,25 @@ func (m *Machine) WhenNot(states S, ctx context.Context) <-chan struct{} {
 }
 
 // WhenNot1 is WhenNot for one state.
-func (m *Machine) WhenNot1(state string, ctx context.Context) <-chan struct{} {
+func (m *Model) WhenNot1(state string, ctx context.Context) <-chan struct{} {
 	return m.WhenNot(S{state}, ctx)
 }
 
 // WhenErr is When(S{Exception}, ctx).
-func (m *Machine) WhenErr(ctx context.Context) <-chan struct{} {
+func (m *Model) WhenErr(ctx context.Context) <-chan struct{} {
 	return m.When(S{Exception}, ctx)
 }
 
 // WhenTime returns a channel closed once tick(states[i]) >= times[i] for
 // every i (at once if that holds or if the lengths differ), when ctx ends or
 // on disposal. Unknown states have tick 0.
-func (m *Machine) WhenTime(states S, times Time, ctx context.Context) <-chan struct{} {
-	if m.Disposed.Load() {
+func (m *Model) WhenTime(states S, times Time, ctx context.Context) <-chan struct{} {
+	if m.closed.Load() {
 		return closedCh
 	}
 	if len(states) != len(times) {
-		if m.logOn(LogDecisions) {
-			m.log(LogDecisions, "[when:time] lengths differ: %d states, %d times", len(states), len(times))
+		if m.mlogOn(LogDecisions) {
+			m.mlog(LogDecisions, "[when:time] lengths differ: %d states, %d times", len(states), len(times))
 		}
 		return closedCh
 	}
@@ -343,12 +357,12 @@ func (m *Machine) WhenTime(states S, times Time, ctx context.Context) <-chan str
 }
 
 // WhenTicks returns a channel closed once the state's tick grows by ticks.
-func (m *Machine) WhenTicks(state string, ticks int, ctx context.Context) <-chan struct{} {
+func (m *Model) WhenTicks(state string, ticks int, ctx context.Context) <-chan struct{} {
 	return m.WhenTime(S{state}, Time{m.Tick(state) + uint64(ticks)}, ctx)
 }
 
 // WhenTicksEq returns a channel closed once the state's tick reaches tick.
-func (m *Machine) WhenTicksEq(state string, tick uint64, ctx context.Context) <-chan struct{} {
+func (m *Model) WhenTicksEq(state string, tick uint64, ctx context.Context) <-chan struct{} {
 	return m.WhenTime(S{state}, Time{tick}, ctx)
 }
 
@@ -356,9 +370,10 @@ func (m *Machine) WhenTicksEq(state string, tick uint64, ctx context.Context) <-
 // args with every key of args equal (compared safely: non-comparable values
 // use reflect.DeepEqual), when ctx ends or on disposal. A non-Multi state
 // emits its State event only when it newly activates. Each call is its own
-// binding (U7 fixed). An unknown state never matches.
-func (m *Machine) WhenArgs(state string, args A, ctx context.Context) <-chan struct{} {
-	if m.Disposed.Load() {
+// binding with its own ctx, even for the same state and args. An unknown
+// state never matches.
+func (m *Model) WhenArgs(state string, args A, ctx context.Context) <-chan struct{} {
+	if m.closed.Load() {
 		return closedCh
 	}
 	sch := m.sch.Load()
@@ -369,7 +384,7 @@ func (m *Machine) WhenArgs(state string, args A, ctx context.Context) <-chan str
 }
 
 // checkWhenArgs releases WhenArgs bindings of state i matching args.
-func (m *Machine) checkWhenArgs(i int, args A) {
+func (m *Model) checkWhenArgs(i int, args A) {
 	var rel []*binding
 	m.mu.Lock()
 	if i < len(m.byArgs) {
@@ -384,8 +399,8 @@ func (m *Machine) checkWhenArgs(i int, args A) {
 		}
 	}
 	m.mu.Unlock()
-	if len(rel) > 0 && m.logOn(LogDecisions) {
-		m.log(LogDecisions, "[when:args] match for %s", m.sch.Load().names[i])
+	if len(rel) > 0 && m.mlogOn(LogDecisions) {
+		m.mlog(LogDecisions, "[when:args] match for %s", m.sch.Load().names[i])
 	}
 	m.release(rel)
 }
@@ -415,7 +430,7 @@ func safeEqual(a, b any) (eq bool) {
 
 // remapWaitersLocked moves bindings and state contexts to new indexes after
 // a schema change (remap: old index to new, or -1). Needs m.mu.
-func (m *Machine) remapWaitersLocked(remap []int, n int) {
+func (m *Model) remapWaitersLocked(remap []int, n int) {
 	var all []*binding
 	seen := map[*binding]bool{}
 	collect := func(l []*binding) {
@@ -476,9 +491,9 @@ func (m *Machine) remapWaitersLocked(remap []int, n int) {
 	}
 }
 
-// closeAllWaiters releases every binding and queue-end waiter (disposal, U8
-// fixed) and waits for ctx watchers.
-func (m *Machine) closeAllWaiters() {
+// closeAllWaiters releases every binding and state context on disposal, and
+// waits for ctx watchers.
+func (m *Model) closeAllWaiters() {
 	var rel []*binding
 	var cancels []context.CancelFunc
 	m.mu.Lock()
@@ -513,10 +528,5 @@ func (m *Machine) closeAllWaiters() {
 	for _, c := range cancels {
 		c()
 	}
-	m.qmu.Lock()
-	ends := m.queueEnds
-	m.queueEnds = nil
-	m.qmu.Unlock()
-	closeEnds(ends)
 	m.cbs.Wait()
 }

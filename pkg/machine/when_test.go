@@ -148,6 +148,7 @@ func TestWhenTicksAndTicksEq(t *testing.T) {
 
 func TestWhenErr(t *testing.T) {
 	m := newN(t)
+	//lint:ignore SA1012 a nil ctx is accepted by the API and tested here
 	w := m.WhenErr(nil)
 	assert.False(t, isClosed(w))
 	m.AddErr(assert.AnError, nil)

@@ -9,7 +9,7 @@
 // A caller supplies a [Factory] that builds a fresh target for a schema and a
 // verified list of state names, and registers the target's cleanup with
 // t.Cleanup. [Run] then runs one subtest per behaviour scenario of the engine
-// spec (§18) that a machine without handlers can show: mutations and their
+// spec that a machine without handlers can show: mutations and their
 // results, relations, Auto states, the When* family, clocks, state contexts,
 // errors, unknown state names, schema reads and disposal.
 //

@@ -7,7 +7,7 @@ import (
 )
 
 // relationsCases cover scenarios 11-17 as observable state, and the
-// transitive Add implication of team decision U12.
+// transitive Add implication (to any depth).
 var relationsCases = []scenario{
 	{"Scenario11_RemoveRelation", func(t *testing.T, f Factory) {
 		s := structN()
@@ -122,7 +122,7 @@ var relationsCases = []scenario{
 		finish(t, m)
 	}},
 	{"AddImplicationIsTransitive", func(t *testing.T, f Factory) {
-		// Team decision U12: A→B→C→D with Add(A) gives A B C D.
+		// Add implication is transitive: A→B→C→D with Add(A) gives A B C D.
 		s := structN()
 		s[sA] = am.State{Add: am.S{sB}}
 		s[sB] = am.State{Add: am.S{sC}}

@@ -48,22 +48,92 @@ func groups() []struct {
 	}
 }
 
-// Run runs the read-and-wait suite against targets built by newTarget, one
-// subtest per scenario (named Group/ScenarioNN_What). It does not call
-// t.Parallel; newTarget may be slow (a network round trip) without affecting
+// HandlerFactory builds a fresh target like Factory, but its source machine
+// (the one that runs transitions: the target itself, or the server behind a
+// mirror) has handlers bound (a pointer to a struct of handler methods, as
+// for am.Machine.BindHandlers) and HandlerTimeout set to timeout. Handlers
+// run on the source machine: their Event.Machine is that machine.
+type HandlerFactory func(t *testing.T, s am.Struct, names am.S, handlers any,
+	timeout time.Duration) am.Api
+
+// Option configures Run.
+type Option func(*config)
+
+type config struct {
+	handlers HandlerFactory
+	skip     map[string]string
+}
+
+// WithHandlers runs the handler scenarios (group Handlers: a negotiation
+// veto, a handler's own mutations, Exception from a panic, a handler
+// timeout) against targets built by f. Without it they are skipped.
+func WithHandlers(f HandlerFactory) Option {
+	return func(c *config) { c.handlers = f }
+}
+
+// Skip skips the named scenarios ("Group/Name", e.g. "Handlers/Timeout")
+// with reason, for a target that can't support them yet. Naming a scenario
+// that doesn't exist fails the run, so a skip list can't go stale.
+func Skip(reason string, names ...string) Option {
+	return func(c *config) {
+		for _, n := range names {
+			c.skip[n] = reason
+		}
+	}
+}
+
+// Run runs the suite against targets built by newTarget, one subtest per
+// scenario (named Group/ScenarioNN_What). It does not call t.Parallel;
+// newTarget may be slow (a network round trip) without affecting
 // correctness. Run must be called from the test's goroutine.
-func Run(t *testing.T, newTarget Factory) {
+func Run(t *testing.T, newTarget Factory, opts ...Option) {
 	t.Helper()
 	if newTarget == nil {
 		t.Fatal("machinetest: nil Factory")
 	}
+	c := config{skip: map[string]string{}}
+	for _, o := range opts {
+		o(&c)
+	}
+	known := map[string]bool{}
+	for _, g := range groups() {
+		for _, sc := range g.cases {
+			known[g.name+"/"+sc.name] = true
+		}
+	}
+	for _, sc := range handlerCases {
+		known["Handlers/"+sc.name] = true
+	}
+	for n := range c.skip {
+		if !known[n] {
+			t.Errorf("machinetest: Skip names an unknown scenario %q", n)
+		}
+	}
+	run := func(t *testing.T, group, name string, fn func(t *testing.T)) {
+		t.Run(name, func(t *testing.T) {
+			if reason, ok := c.skip[group+"/"+name]; ok {
+				t.Skip("machinetest: skipped by the target: " + reason)
+			}
+			fn(t)
+		})
+	}
 	for _, g := range groups() {
 		t.Run(g.name, func(t *testing.T) {
-			for _, c := range g.cases {
-				t.Run(c.name, func(t *testing.T) { c.fn(t, newTarget) })
+			for _, sc := range g.cases {
+				run(t, g.name, sc.name, func(t *testing.T) { sc.fn(t, newTarget) })
 			}
 		})
 	}
+	t.Run("Handlers", func(t *testing.T) {
+		for _, sc := range handlerCases {
+			run(t, "Handlers", sc.name, func(t *testing.T) {
+				if c.handlers == nil {
+					t.Skip("machinetest: the target gave no HandlerFactory (WithHandlers)")
+				}
+				sc.fn(t, c.handlers)
+			})
+		}
+	})
 }
 
 // Fixture names shared by the scenarios.

@@ -8,7 +8,7 @@ import (
 	am "github.com/arpc-go/arpc/pkg/machine"
 )
 
-// unknownCases cover team decision U27: no method of the API panics on an
+// unknownCases cover unknown state names: no method of the API panics on an
 // unknown state name. Queries treat it as an inactive state with tick 0; a
 // mutation naming it returns Canceled, queues nothing and records an error
 // wrapping am.ErrStateUnknown (compared here by message) with Exception

@@ -147,11 +147,11 @@ var waitingCases = []scenario{
 	}},
 	{"WhenErr", func(t *testing.T, f Factory) {
 		m := newN(t, f)
-		w := m.WhenErr(nil)
+		w := m.WhenErr(context.Background())
 		open(t, w, "WhenErr before AddErr")
 		res(t, m.AddErr(errMachinetest, nil), am.Executed, "AddErr")
 		closedWithin(t, w, "WhenErr")
-		closedNow(t, m.WhenErr(nil), "WhenErr with Exception active")
+		closedNow(t, m.WhenErr(context.Background()), "WhenErr with Exception active")
 		ctx, cancel := context.WithCancel(context.Background())
 		res(t, m.Remove1(am.Exception, nil), am.Executed, "Remove1(Exception)")
 		w = m.WhenErr(ctx)
