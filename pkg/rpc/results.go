@@ -97,7 +97,6 @@ func (r *results) forget(id uint64) {
 	delete(r.byID, id)
 }
 
-
 // wait waits for a running entry's result.
 func (e *reqResult) wait(ctx context.Context) (respResult, error) {
 	select {

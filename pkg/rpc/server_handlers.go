@@ -212,7 +212,7 @@ func (s *Server) runMutation(ctx context.Context, m *msgMutate, resp *respResult
 	if len(resp.errMsg) > s.opts.maxErrText {
 		resp.errMsg = resp.errMsg[:s.opts.maxErrText]
 	}
-	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	return !errors.Is(err, am.ErrDropped)
 }
 
 // outcomeOf classifies the source's mutation error for the wire.
