@@ -86,12 +86,25 @@ func Dial(ctx context.Context, addr string, schema am.Struct, names am.S, opts .
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	// Start the control machine without its connection loop (this call
+	// connects first, on the caller's goroutine, bounded by ctx).
+	c.mu.Lock()
+	c.running = true
+	c.mu.Unlock()
+	c.Mach.Add1(ss.Start, nil)
 	link, err := c.connect(ctx)
 	if err != nil {
+		c.reportErr(err)
 		_ = c.Close()
 		return nil, err
 	}
+	c.mu.Lock()
+	c.running = false
+	c.mu.Unlock()
 	c.launch(link)
+	// Ready once the loop publishes the link: wait for it, so that a
+	// returned client is ready
+	<-c.Mach.When1(ss.Ready, ctx)
 	return c, nil
 }
 
