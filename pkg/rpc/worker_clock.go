@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	am "github.com/arpc-go/arpc/pkg/machine"
 )
@@ -119,18 +118,6 @@ func (w *Worker) waitVersion(ctx context.Context, v uint64, lost <-chan struct{}
 	case <-lost:
 	case <-w.ctx.Done():
 	}
-}
-
-// sourceTime converts mirrored ticks to the source's (they differ by the
-// offsets of a source restart).
-func (w *Worker) sourceTime() am.Time {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	t := slices.Clone(w.time)
-	for i := range t {
-		t[i] -= w.offset[i]
-	}
-	return t
 }
 
 // Sync brings the mirror up to date with the server (for example after a
