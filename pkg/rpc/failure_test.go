@@ -204,8 +204,8 @@ func failBounded(t *testing.T, what string, fn func()) {
 	select {
 	case <-done:
 	case <-time.After(failDeadline):
+		// not waiting for it: goleak then names what hangs
 		t.Errorf("%s hung for %s", what, failDeadline)
-		<-done
 	}
 }
 
@@ -383,6 +383,26 @@ func (p *failProxy) pickKillLocked(sent int) int {
 	}
 	p.budget--
 	return sent + p.killLo + rand.IntN(p.killHi-p.killLo+1)
+}
+
+// dropReplies makes the next budget connections (the live ones first) be
+// cut after between lo and hi more server-to-client bytes (the chunk that
+// crosses the limit is dropped).
+func (p *failProxy) dropReplies(budget, lo, hi int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.budget, p.killLo, p.killHi = budget, lo, hi
+	for pair := range p.pairs {
+		if pair.killAt == 0 {
+			pair.killAt = p.pickKillLocked(pair.sent)
+		}
+	}
+}
+
+func (p *failProxy) killCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.kills
 }
 
 func (p *failProxy) acceptCount() int {
