@@ -18,6 +18,10 @@ var (
 	// ErrHandlerTimeout is wrapped by Mutate's error when a handler of the
 	// transition overran HandlerTimeout.
 	ErrHandlerTimeout = errors.New("handler timeout")
+	// ErrDropped is wrapped, beside ctx.Err(), by Mutate's error when ctx
+	// ended while the mutation was still queued: it was removed and never
+	// runs. Without it, a Mutate whose ctx ended may have run (or still run).
+	ErrDropped = errors.New("mutation dropped before it ran")
 )
 
 // ExceptionArgsPanic is the "panic" argument of the Exception mutation

@@ -52,9 +52,9 @@ var ErrQueueFull = errors.New("queue full")
 // From the goroutine draining this machine's queue (a handler, Eval
 // function or tracer of this machine, at any depth) it returns Queued, nil
 // at once: waiting there would wait for itself. A handler of another
-// machine waits like any caller. If ctx ends first it returns Canceled,
-// ctx.Err() (the item is dropped if it hasn't started). An unknown state
-// gives Canceled and an error wrapping ErrStateUnknown (recorded like any
+// machine waits like any caller. If ctx ends first it returns Canceled and
+// an error wrapping ctx.Err() (and ErrDropped when the item was still
+// queued: it never runs). An unknown state gives Canceled and an error wrapping ErrStateUnknown (recorded like any
 // mutation's), a disposed machine Canceled and ErrDisposed, a full queue
 // Canceled and ErrQueueFull, MutationEval Canceled and ErrInvalidArgs. Safe
 // to call concurrently.
@@ -124,8 +124,11 @@ func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A
 		return res, root.err
 	case <-ctx.Done():
 		m.qmu.Lock()
+		// a mutation still queued is dropped: it never runs
+		err := ctx.Err()
 		if m.removeLocked(root.id) {
 			root.pending--
+			err = fmt.Errorf("%w: %w", ErrDropped, err)
 		}
 		select {
 		case res := <-root.done:
@@ -133,12 +136,12 @@ func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A
 				// the draining role came with it: pass it on (or drain)
 				m.qmu.Unlock()
 				m.drain(0, root)
-				return Canceled, ctx.Err()
+				return Canceled, err
 			}
 		default:
 		}
 		m.qmu.Unlock()
-		return Canceled, ctx.Err()
+		return Canceled, err
 	}
 }
 

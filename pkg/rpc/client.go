@@ -2,9 +2,12 @@ package rpc
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -16,40 +19,87 @@ import (
 )
 
 // Client connects to a Server and holds a Worker, the local mirror of the
-// server's machine. Methods are safe for concurrent use.
+// server's machine. It reconnects by itself when the connection drops
+// (WithReconnect), resuming its session on the same server process, or
+// resynchronising fully after a server restart. Methods are safe for
+// concurrent use.
 type Client struct {
-	// Mach is the client's control machine, with the states of states/client.
+	// Mach is the client's control machine, with the states of states/client:
+	// Ready while connected and in sync, Disconnected while away.
 	Mach *am.Machine
 	// Worker is the mirror of the remote machine. It exists from NewClient on
 	// and answers reads once Mach reaches Ready.
 	Worker *Worker
 
-	id     string
-	addr   string
-	opts   clientOpts
-	schema am.Struct
-	names  am.S
-	hash   uint64
-	reg    *rpc2.Registry
+	id          string
+	addr        string
+	opts        clientOpts
+	schema      am.Struct
+	names       am.S
+	hash        uint64
+	stateHashes []uint64
+	reg         *rpc2.Registry
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	calls  atomic.Uint64
-	conn   atomic.Pointer[rpc2.Conn]
-	reqID  atomic.Uint64
+	pend   pendingIDs
 	hk     housekeeping
 
 	mu       sync.Mutex
+	link     *link         // the live connection, nil while away
+	changed  chan struct{} // closed (and replaced) whenever link changes
+	session  string
+	epoch    uint64
 	payloads map[string]*ArgsPayload
-	runCtx   context.Context
+	running  bool
 	runStop  context.CancelFunc
+	closed   bool
+}
+
+// link is one connection of the client and the session it carries.
+type link struct {
+	conn    *rpc2.Conn
+	session string
+	// bye is set when the server said goodbye on this connection: it ran
+	// and answered everything it accepted, so calls still pending when the
+	// connection closes did not run.
+	bye atomic.Bool
+}
+
+// Dial connects to the aRPC server at addr, for a machine with the schema
+// and ordered state names of the server's machine (the handshake checks
+// both), and returns a client whose mirror is ready. As with
+// net.Dialer.DialContext, ctx bounds connecting and the handshake only:
+// once Dial has returned, ending ctx does not affect the client, which lives
+// (and reconnects) until Close. The error wraps ErrNetwork (the address
+// can't be reached), ErrSchemaMismatch (naming the states that differ) or
+// ErrInvalidParams.
+func Dial(ctx context.Context, addr string, schema am.Struct, names am.S, opts ...ClientOption) (*Client, error) {
+	var idb [8]byte
+	_, _ = crand.Read(idb[:])
+	c, err := NewClient(context.Background(), addr, "c"+hex.EncodeToString(idb[:]), schema, names, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	link, err := c.connect(ctx)
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	c.launch(link)
+	return c, nil
 }
 
 // NewClient creates a client of the server at addr, for a machine with the
 // schema stateStruct and the ordered state names stateNames, which must be the
 // server machine's (the handshake checks both). The control machine gets the
-// ID "c-"+id, and the server knows the client by id.
+// ID "c-"+id, and the server knows the client by id. Start connects; Dial
+// does both in one call and returns connection errors.
 func NewClient(
 	ctx context.Context, addr string, id string, stateStruct am.Struct,
 	stateNames am.S, opts ...ClientOption,
@@ -57,26 +107,12 @@ func NewClient(
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	o := clientOpts{
-		callTimeout:    DefaultCallTimeout,
-		dialTimeout:    DefaultDialTimeout,
-		maxMessageSize: DefaultMaxMessageSize,
-		resyncAfter:    time.Second,
-	}
+	o := defaultClientOpts()
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.logger == nil {
-		o.logger = discardLogger()
-	}
-	if o.callTimeout <= 0 || o.dialTimeout <= 0 || o.maxMessageSize <= 0 || o.resyncAfter <= 0 {
-		return nil, fmt.Errorf("%w: timeouts and limits must be positive", ErrInvalidParams)
-	}
-	if o.dialer == nil {
-		d := &net.Dialer{}
-		o.dialer = func(ctx context.Context, addr string) (net.Conn, error) {
-			return d.DialContext(ctx, "tcp", addr)
-		}
+	if err := o.validate(); err != nil {
+		return nil, err
 	}
 	schema := am.CloneStates(stateStruct)
 	if _, ok := schema[am.Exception]; !ok {
@@ -103,15 +139,17 @@ func NewClient(
 		return nil, err
 	}
 	c := &Client{
-		Mach:     mach,
-		id:       id,
-		addr:     addr,
-		opts:     o,
-		schema:   schema,
-		names:    append(am.S(nil), stateNames...),
-		hash:     SchemaHash(schema, stateNames),
-		payloads: map[string]*ArgsPayload{},
-		hk:       newHousekeeping(),
+		Mach:        mach,
+		id:          id,
+		addr:        addr,
+		opts:        o,
+		schema:      schema,
+		names:       append(am.S(nil), stateNames...),
+		hash:        SchemaHash(schema, stateNames),
+		stateHashes: stateHashes(schema, stateNames),
+		payloads:    map[string]*ArgsPayload{},
+		changed:     make(chan struct{}),
+		hk:          newHousekeeping(),
 	}
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	c.Worker = newWorker(c)
@@ -127,7 +165,9 @@ func NewClient(
 }
 
 // Start connects to the server and runs the handshake in the background; the
-// client reaches Ready, or gets Exception with ErrNetwork or ErrRpc.
+// client reaches Ready, or gets Exception with ErrNetwork (and keeps trying,
+// unless reconnecting is disabled) or ErrRpc (a refused handshake: it
+// stops).
 func (c *Client) Start() am.Result {
 	return c.Mach.Add1(ss.Start, nil)
 }
@@ -152,13 +192,36 @@ func (c *Client) Stop(waitTillExit context.Context, dispose bool) am.Result {
 		return am.Canceled
 	}
 	if dispose {
-		c.cancel()
-		c.Worker.Dispose()
-		<-c.Worker.WhenDisposed()
-		c.Mach.Dispose()
-		<-c.Mach.WhenDisposed()
+		c.dispose()
 	}
 	return am.Executed
+}
+
+// Close says goodbye to the server, ends the connection and the reconnect
+// loop, disposes the Worker (its waits are released) and Mach, and returns
+// once every goroutine of the client is gone. Safe to call more than once.
+func (c *Client) Close() error {
+	c.Mach.Remove1(ss.Start, nil)
+	c.stopRun()
+	c.wg.Wait()
+	c.dispose()
+	return nil
+}
+
+func (c *Client) dispose() {
+	c.mu.Lock()
+	done := c.closed
+	c.closed = true
+	c.mu.Unlock()
+	if done {
+		return
+	}
+	c.cancel()
+	c.wg.Wait()
+	c.Worker.Dispose()
+	<-c.Worker.WhenDisposed()
+	c.Mach.Dispose()
+	<-c.Mach.WhenDisposed()
 }
 
 // CallCount returns how many calls and notifications the client has sent.
@@ -188,24 +251,33 @@ type clientHandlers struct {
 
 // StartState launches the connection loop.
 func (h *clientHandlers) StartState(e *am.Event) {
-	c := h.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.runStop != nil || c.ctx.Err() != nil {
-		return
-	}
-	c.runCtx, c.runStop = context.WithCancel(c.ctx)
-	ctx := c.runCtx
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.run(ctx)
-	}()
+	h.c.launch(nil)
 }
 
 // StartEnd ends the connection loop.
 func (h *clientHandlers) StartEnd(e *am.Event) {
 	h.c.stopRun()
+}
+
+// launch starts the connection loop once, with an established link or
+// none (the loop connects).
+func (c *Client) launch(l *link) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running || c.ctx.Err() != nil {
+		if l != nil {
+			_ = l.conn.Close()
+		}
+		return
+	}
+	c.running = true
+	ctx, stop := context.WithCancel(c.ctx)
+	c.runStop = stop
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.run(ctx, l)
+	}()
 }
 
 func (c *Client) stopRun() {
@@ -218,116 +290,254 @@ func (c *Client) stopRun() {
 	}
 }
 
-// run connects, handshakes and then waits for the end of the connection or
-// of the client.
-func (c *Client) run(ctx context.Context) {
-	c.Mach.Add1(ss.Connecting, nil)
-	conn, err := c.connect(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			if errors.Is(err, ErrSchemaMismatch) || errors.Is(err, ErrRpc) {
-				c.Mach.AddErrState(ss.ErrRpc, err, nil)
-			} else {
-				c.Mach.AddErrState(ss.ErrNetwork, err, nil)
-			}
-		}
-		c.Mach.Add1(ss.Disconnected, nil)
-		return
-	}
-	c.Mach.Add1(ss.HandshakeDone, nil)
-	hkCtx, hkStop := context.WithCancel(ctx)
+// run keeps the client connected until ctx ends: it serves a link until it
+// drops, then reconnects with jittered exponential backoff.
+func (c *Client) run(ctx context.Context, l *link) {
+	defer func() {
+		c.mu.Lock()
+		c.running = false
+		c.mu.Unlock()
+	}()
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		c.housekeep(hkCtx)
+		c.housekeep(ctx)
 	}()
-	defer hkStop()
-
-	select {
-	case <-conn.Done():
-		if ctx.Err() == nil {
-			c.Mach.AddErrState(ss.ErrNetwork,
-				fmt.Errorf("%w: connection lost: %w", ErrNetwork, conn.Err()), nil)
+	backoff := c.opts.minBackoff
+	for {
+		if l == nil {
+			var err error
+			l, err = c.connect(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					c.Mach.Add1(ss.Disconnected, nil)
+					return
+				}
+				c.reportErr(err)
+				c.Mach.Add1(ss.Disconnected, nil)
+				if errors.Is(err, ErrSchemaMismatch) || !c.opts.reconnect {
+					return
+				}
+				// full jitter: spread the reconnections of many clients
+				d := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
+				backoff = min(backoff*2, c.opts.maxBackoff)
+				t := time.NewTimer(d)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					c.Mach.Add1(ss.Disconnected, nil)
+					return
+				case <-t.C:
+				}
+				continue
+			}
 		}
-	case <-ctx.Done():
-		// an orderly goodbye, bounded by a short deadline
-		byeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
-		c.calls.Add(1)
-		_ = conn.Notify(byeCtx, mBye, &Empty{})
-		cancel()
+		backoff = c.opts.minBackoff
+		c.setLink(l)
+		// connected: a past network failure is over
+		c.Mach.Remove(am.S{ss.ErrNetwork, am.Exception}, nil)
+		c.Mach.Add1(ss.HandshakeDone, nil)
+
+		select {
+		case <-l.conn.Done():
+		case <-ctx.Done():
+			byeCtx, cancel := context.WithTimeout(context.Background(), c.opts.callTimeout)
+			c.calls.Add(1)
+			_ = l.conn.Notify(byeCtx, mBye, &Empty{})
+			cancel()
+		}
+		c.Mach.Add1(ss.Disconnecting, nil)
+		_ = l.conn.Close()
+		c.setLink(nil)
+		c.Worker.connLost()
+		if ctx.Err() == nil && !l.bye.Load() {
+			c.Mach.AddErrState(ss.ErrNetwork,
+				fmt.Errorf("%w: connection lost: %w", ErrNetwork, l.conn.Err()), nil)
+		}
+		c.Mach.Add1(ss.Disconnected, nil)
+		if ctx.Err() != nil || !c.opts.reconnect {
+			return
+		}
+		l = nil
 	}
-	c.Mach.Add1(ss.Disconnecting, nil)
-	c.conn.Store(nil)
-	_ = conn.Close()
-	c.Worker.connLost()
-	c.Mach.Add1(ss.Disconnected, nil)
 }
 
-// connect dials and handshakes, bounded by the dial timeout.
-func (c *Client) connect(ctx context.Context) (*rpc2.Conn, error) {
+// reportErr puts a connection failure into the control machine.
+func (c *Client) reportErr(err error) {
+	if errors.Is(err, ErrSchemaMismatch) || errors.Is(err, ErrRpc) {
+		c.Mach.AddErrState(ss.ErrRpc, err, nil)
+	} else {
+		c.Mach.AddErrState(ss.ErrNetwork, err, nil)
+	}
+}
+
+// setLink publishes the live link (nil: away) and wakes those waiting for a
+// change.
+func (c *Client) setLink(l *link) {
+	c.mu.Lock()
+	c.link = l
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// liveLink returns the live connection, or ErrNotReady at once while away.
+func (c *Client) liveLink() (*rpc2.Conn, *link, error) {
+	c.mu.Lock()
+	l := c.link
+	c.mu.Unlock()
+	if l == nil || c.ctx.Err() != nil {
+		return nil, nil, fmt.Errorf("%w: not connected to %s", ErrNotReady, c.addr)
+	}
+	return l.conn, l, nil
+}
+
+// liveConn is liveLink for callers that don't need the link.
+func (c *Client) liveConn() (*rpc2.Conn, error) {
+	conn, _, err := c.liveLink()
+	return conn, err
+}
+
+// awaitLink waits, bounded by ctx and the call timeout, until a call that
+// failed on link old may be sent again: at once if old is still live (the
+// call timed out), or once a new connection resumed the same session. A
+// new session means the server lost the old one's state (it restarted).
+func (c *Client) awaitLink(ctx context.Context, old *link) error {
+	t := time.NewTimer(c.opts.callTimeout)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		l, changed := c.link, c.changed
+		c.mu.Unlock()
+		switch {
+		case l == old && l != nil:
+			select {
+			case <-l.conn.Done():
+			default:
+				return nil
+			}
+		case l != nil && l.session == old.session:
+			return nil
+		case l != nil:
+			return fmt.Errorf("%w: the connection dropped and the server no longer had the session", ErrNetwork)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.ctx.Done():
+			return ErrStopped
+		case <-t.C:
+			return fmt.Errorf("%w: not reconnected within %s", ErrNetwork, c.opts.callTimeout)
+		}
+	}
+}
+
+// connect dials and handshakes, bounded by ctx and the dial timeout. The
+// updates that precede the handshake's reply bring the mirror up to date.
+func (c *Client) connect(ctx context.Context) (*link, error) {
+	c.Mach.Add1(ss.Connecting, nil)
 	dctx, cancel := context.WithTimeout(ctx, c.opts.dialTimeout)
 	defer cancel()
 	nc, err := c.opts.dialer(dctx, c.addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: dial %s: %w", ErrNetwork, c.addr, err)
 	}
+	return c.handshake(dctx, nc)
+}
+
+func (c *Client) handshake(ctx context.Context, nc net.Conn) (*link, error) {
 	conn := rpc2.NewConn(nc, c.reg,
 		rpc2.WithCallTimeout(c.opts.callTimeout),
 		rpc2.WithMaxMessageSize(c.opts.maxMessageSize),
 		rpc2.WithLogger(c.opts.logger),
+		rpc2.WithKeepalive(c.opts.keepalive),
 	)
-	c.conn.Store(conn)
 	c.Mach.Add1(ss.Connected, nil)
-
+	c.mu.Lock()
+	session, epoch := c.session, c.epoch
+	c.mu.Unlock()
 	var resp respHandshake
 	c.calls.Add(1)
-	err = conn.Call(dctx, mHandshake, &msgHandshake{
+	err := conn.Call(ctx, mHandshake, &msgHandshake{
 		ProtoVersion: protoVersion,
 		ClientID:     c.id,
 		SchemaHash:   c.hash,
 		Names:        c.names,
+		Token:        c.opts.token,
+		Session:      session,
+		Epoch:        epoch,
+		Version:      c.Worker.appliedVersion(),
+		StateHashes:  c.stateHashes,
 	}, &resp)
-	if err == nil && len(resp.Time) != len(c.names) {
-		err = fmt.Errorf("%w: handshake time has %d ticks, want %d", ErrInvalidResp, len(resp.Time), len(c.names))
+	if err == nil && !resp.Resumed && session != "" {
+		// a new session: register the remote watches again
+		err = c.Worker.rewatch(ctx, conn)
+	}
+	if err == nil {
+		c.Worker.waitVersion(ctx, resp.Version, conn.Done())
+		if c.Worker.appliedVersion() < resp.Version {
+			err = fmt.Errorf("%w: handshake updates did not arrive", ErrNetwork)
+		}
 	}
 	if err != nil {
-		c.conn.Store(nil)
 		_ = conn.Close()
-		return nil, c.wrapErr(err)
+		return nil, c.wrapErr(nil, err)
 	}
-	c.Worker.init(&resp)
-	return conn, nil
+	c.mu.Lock()
+	c.session, c.epoch = resp.Session, resp.Epoch
+	c.mu.Unlock()
+	c.Worker.connected(&resp)
+	return &link{conn: conn, session: resp.Session}, nil
 }
 
-// call makes one remote call. The connection bounds every call by the call
-// timeout (rpc2.WithCallTimeout), so ctx may be one that never ends: that is
-// the fast path, with no timer and no hand-off to a writer goroutine.
+// call makes one remote call on the live connection.
 func (c *Client) call(ctx context.Context, m rpc2.Method, args, reply any) error {
-	conn := c.conn.Load()
-	if conn == nil || !c.Worker.ready.Load() {
-		return ErrNotReady
+	conn, l, err := c.liveLink()
+	if err != nil {
+		return err
 	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	c.calls.Add(1)
-	return c.wrapErr(conn.Call(ctx, m, args, reply))
+	return c.wrapErr(l, conn.Call(ctx, m, args, reply))
+}
+
+// callOn makes one call on conn. The connection bounds every call by the
+// call timeout (rpc2.WithCallTimeout), so ctx may be one that never ends:
+// that is the fast path, with no timer and no hand-off to a writer
+// goroutine. A ctx that ends cancels the call on the server too.
+func (c *Client) callOn(ctx context.Context, conn *rpc2.Conn, m rpc2.Method, args, reply any) error {
+	c.calls.Add(1)
+	err := conn.Call(ctx, m, args, reply)
+	if err == nil {
+		return nil
+	}
+	c.mu.Lock()
+	l := c.link
+	c.mu.Unlock()
+	if l != nil && l.conn != conn {
+		l = nil
+	}
+	return c.wrapErr(l, err)
 }
 
 // notify sends one notification bounded by the call timeout.
 func (c *Client) notify(m rpc2.Method, args any) error {
-	conn := c.conn.Load()
-	if conn == nil || !c.Worker.ready.Load() {
-		return ErrNotReady
+	conn, l, err := c.liveLink()
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.opts.callTimeout)
 	defer cancel()
 	c.calls.Add(1)
-	return c.wrapErr(conn.Notify(ctx, m, args))
+	return c.wrapErr(l, conn.Notify(ctx, m, args))
 }
 
-// wrapErr maps transport errors to this package's sentinels.
-func (c *Client) wrapErr(err error) error {
+// wrapErr maps transport errors to this package's sentinels. l is the link
+// the call went out on, if known.
+func (c *Client) wrapErr(l *link, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -340,15 +550,28 @@ func (c *Client) wrapErr(err error) error {
 			return fmt.Errorf("%w: %s", ErrInvalidParams, re.Message)
 		case CodeNoGetter:
 			return fmt.Errorf("%w: %s", ErrNoGetter, re.Message)
+		case CodeStopped, rpc2.CodeUnavailable:
+			return fmt.Errorf("%w: %s", ErrStopped, re.Message)
+		case CodeTooManyPending:
+			return fmt.Errorf("%w: %s", ErrTooManyPending, re.Message)
+		case rpc2.CodeCanceled:
+			return fmt.Errorf("%w: %s", ErrNotRun, re.Message)
 		default:
 			return fmt.Errorf("%w: %w", ErrRpc, err)
 		}
 	}
 	switch {
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, rpc2.ErrEncode), errors.Is(err, rpc2.ErrTooLarge):
+		// a local failure: nothing was sent
+		return fmt.Errorf("%w: %w", ErrInvalidParams, err)
+	case errors.Is(err, rpc2.ErrTimeout):
 		return fmt.Errorf("%w: %w", ErrNetworkTimeout, err)
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		// the caller's own deadline or cancellation
 		return err
+	}
+	if l != nil && l.bye.Load() {
+		return fmt.Errorf("%w: the server shut down before this call ran", ErrStopped)
 	}
 	return fmt.Errorf("%w: %w", ErrNetwork, err)
 }
@@ -357,14 +580,25 @@ func (c *Client) wrapErr(err error) error {
 func (c *Client) registry() (*rpc2.Registry, error) {
 	r := rpc2.NewRegistry()
 	return r, errors.Join(
-		rpc2.HandleFunc(r, mPush, "Push", c.handlePush, rpc2.Ordered()),
+		rpc2.HandleFunc(r, mUpdate, "Update", c.handleUpdate, rpc2.Inline()),
 		rpc2.HandleFunc(r, mPayload, "Payload", c.handlePayload),
-		rpc2.HandleFunc(r, mBye, "Bye", c.handleBye),
+		rpc2.HandleFunc(r, mBye, "Bye", c.handleBye, rpc2.Inline()),
 	)
 }
 
-func (c *Client) handlePush(_ context.Context, _ *rpc2.Conn, m *msgPush, _ *Empty) error {
-	c.Worker.applyPush(m)
+// handleUpdate applies the session's updates in stream order, on the read
+// loop. A broken stream drops the connection: the session then resumes or
+// resyncs.
+func (c *Client) handleUpdate(_ context.Context, conn *rpc2.Conn, u *msgUpdate, _ *Empty) error {
+	if err := c.Worker.applyUpdate(u); err != nil {
+		c.opts.logger.Warn("arpc: update stream broken, reconnecting", "err", err)
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			_ = conn.Close()
+		}()
+		return err
+	}
 	return nil
 }
 
@@ -376,7 +610,13 @@ func (c *Client) handlePayload(_ context.Context, _ *rpc2.Conn, p *ArgsPayload, 
 	return nil
 }
 
-// handleBye: the server is going away; the connection ends next.
-func (c *Client) handleBye(_ context.Context, _ *rpc2.Conn, _ *Empty, _ *Empty) error {
+// handleBye: the server is going away cleanly; the connection ends next.
+func (c *Client) handleBye(_ context.Context, conn *rpc2.Conn, _ *Empty, _ *Empty) error {
+	c.mu.Lock()
+	l := c.link
+	c.mu.Unlock()
+	if l != nil && l.conn == conn {
+		l.bye.Store(true)
+	}
 	return nil
 }

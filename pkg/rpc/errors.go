@@ -28,8 +28,16 @@ var (
 	ErrNoGetter = errors.New("rpc: no getter")
 	// ErrUnknownClient is a SendPayload to a client ID with no session.
 	ErrUnknownClient = errors.New("rpc: unknown client")
-	// ErrStopped is an operation on a stopped server or client.
+	// ErrStopped is an operation on a stopped server or client. A mutation
+	// that fails with it did not run.
 	ErrStopped = errors.New("rpc: stopped")
+	// ErrTooManyPending is a mutation refused because the client has too
+	// many unsettled mutations on the server (see WithMaxPending); it did
+	// not run.
+	ErrTooManyPending = errors.New("rpc: too many pending mutations")
+	// ErrNotRun is a retried mutation whose first attempt was canceled
+	// before it ran; it did not run and may be sent again.
+	ErrNotRun = errors.New("rpc: mutation not run")
 )
 
 // RemoteError is an error that crossed the wire: only its message survives.

@@ -64,7 +64,7 @@ func TestConnectionCutMidCall(t *testing.T) {
 	src := newTestSource(t, blk)
 	srv := rpctest.NewServer(t, src)
 	keeper := &connKeeper{}
-	c := newTestClient(t, srv, "cut", rpc.WithDialer(keeper.dial))
+	c := newTestClient(t, srv, "cut", rpc.WithDialer(keeper.dial), rpc.WithReconnect(false, 0, 0))
 	defer blk.Release()
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	am "github.com/arpc-go/arpc/pkg/machine"
+	"github.com/arpc-go/arpc/pkg/rpc2"
 	ssC "github.com/arpc-go/arpc/states/client"
 	ssS "github.com/arpc-go/arpc/states/server"
 )
@@ -152,3 +153,9 @@ func (b *TestBlocker) BlockState(e *am.Event) {
 
 // Release unblocks BlockState, now and later; safe to call many times.
 func (b *TestBlocker) Release() { b.once.Do(func() { close(b.release) }) }
+
+// testConn returns the client's live connection, or nil.
+func (c *Client) testConn() *rpc2.Conn {
+	conn, _ := c.liveConn()
+	return conn
+}

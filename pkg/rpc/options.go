@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -20,6 +21,25 @@ const (
 	DefaultMaxMessageSize = 4 << 20
 	// DefaultMaxWatches caps the remote WhenArgs watches of one session.
 	DefaultMaxWatches = 1024
+	// DefaultMaxPending caps the unacknowledged mutation results of one
+	// session (WithMaxPending).
+	DefaultMaxPending = 1 << 14
+	// DefaultResumeBuffer is how many updates a session keeps for a client
+	// that resumes (WithResumeBuffer).
+	DefaultResumeBuffer = 64
+	// DefaultSessionTTL is how long a session waits for its client to come
+	// back (WithSessionTTL).
+	DefaultSessionTTL = 30 * time.Second
+	// DefaultKeepalive is how long a connection may be silent before it is
+	// pinged; silence for twice as long ends it.
+	DefaultKeepalive = 10 * time.Second
+	// DefaultMaxErrorText caps the length of the source's error text sent
+	// to clients.
+	DefaultMaxErrorText = 4 << 10
+	// DefaultMinBackoff and DefaultMaxBackoff bound the jittered
+	// exponential delay between a client's reconnection attempts.
+	DefaultMinBackoff = 50 * time.Millisecond
+	DefaultMaxBackoff = 5 * time.Second
 )
 
 // ServerOption configures a Server. Options are applied once, in NewServer.
@@ -31,11 +51,43 @@ type serverOpts struct {
 	logger         *slog.Logger
 	maxMessageSize int
 	maxWatches     int
+	maxPending     int
+	resumeBuffer   int
+	sessionTTL     time.Duration
+	keepalive      time.Duration
+	goodbyeTimeout time.Duration
+	maxErrText     int
+	getter         GetterFunc
+}
+
+func defaultServerOpts() serverOpts {
+	return serverOpts{
+		pushInterval:   DefaultPushInterval,
+		maxMessageSize: DefaultMaxMessageSize,
+		maxWatches:     DefaultMaxWatches,
+		maxPending:     DefaultMaxPending,
+		resumeBuffer:   DefaultResumeBuffer,
+		sessionTTL:     DefaultSessionTTL,
+		keepalive:      DefaultKeepalive,
+		goodbyeTimeout: DefaultCallTimeout,
+		maxErrText:     DefaultMaxErrorText,
+	}
+}
+
+func (o *serverOpts) validate() error {
+	if o.logger == nil {
+		o.logger = discardLogger()
+	}
+	if o.maxMessageSize <= 0 || o.maxWatches <= 0 || o.maxPending <= 0 || o.resumeBuffer < 0 ||
+		o.sessionTTL < 0 || o.keepalive < 0 || o.maxErrText <= 0 {
+		return fmt.Errorf("%w: limits must be positive", ErrInvalidParams)
+	}
+	return nil
 }
 
 // WithPushInterval sets how long the server gathers changes of the source
 // machine before pushing them to a client (0 pushes at once). Changes caused by
-// a client's own mutation travel in the reply instead.
+// a client's own mutation travel right before its reply instead.
 func WithPushInterval(d time.Duration) ServerOption {
 	return func(o *serverOpts) { o.pushInterval = max(d, 0) }
 }
@@ -62,6 +114,41 @@ func WithMaxWatches(n int) ServerOption {
 	return func(o *serverOpts) { o.maxWatches = n }
 }
 
+// WithMaxPending caps the mutation results one session keeps for clients
+// that have not acknowledged them yet (they may still retry). At the cap,
+// new mutations of that client are refused (ErrTooManyPending), and nothing
+// remembered is forgotten.
+func WithMaxPending(n int) ServerOption {
+	return func(o *serverOpts) { o.maxPending = n }
+}
+
+// WithSessionTTL sets how long a session waits for its client to reconnect
+// and resume after its connection dropped (0: sessions end with their
+// connection, so reconnecting clients always resync fully).
+func WithSessionTTL(d time.Duration) ServerOption {
+	return func(o *serverOpts) { o.sessionTTL = d }
+}
+
+// WithResumeBuffer sets how many of its latest updates a session keeps so
+// that a resuming client gets just what it missed; a client further behind
+// gets the whole clock.
+func WithResumeBuffer(n int) ServerOption {
+	return func(o *serverOpts) { o.resumeBuffer = n }
+}
+
+// WithServerKeepalive sets how long a connection may be silent before the
+// server pings it; a client silent for twice that is disconnected (0
+// disables keepalive).
+func WithServerKeepalive(d time.Duration) ServerOption {
+	return func(o *serverOpts) { o.keepalive = d }
+}
+
+// WithGetter sets the function that answers Client.Get (for Listen; NewServer
+// takes it as a parameter).
+func WithGetter(g GetterFunc) ServerOption {
+	return func(o *serverOpts) { o.getter = g }
+}
+
 // ClientOption configures a Client. Options are applied once, in NewClient.
 type ClientOption func(*clientOpts)
 
@@ -75,10 +162,44 @@ type clientOpts struct {
 	logger         *slog.Logger
 	maxMessageSize int
 	retries        int
-	resyncAfter    time.Duration
+	keepalive      time.Duration
+	reconnect      bool
+	minBackoff     time.Duration
+	maxBackoff     time.Duration
+	token          []byte
 }
 
-// WithCallTimeout bounds every remote call of the client and its Worker.
+func defaultClientOpts() clientOpts {
+	return clientOpts{
+		callTimeout:    DefaultCallTimeout,
+		dialTimeout:    DefaultDialTimeout,
+		maxMessageSize: DefaultMaxMessageSize,
+		keepalive:      DefaultKeepalive,
+		reconnect:      true,
+		minBackoff:     DefaultMinBackoff,
+		maxBackoff:     DefaultMaxBackoff,
+	}
+}
+
+func (o *clientOpts) validate() error {
+	if o.logger == nil {
+		o.logger = discardLogger()
+	}
+	if o.callTimeout <= 0 || o.dialTimeout <= 0 || o.maxMessageSize <= 0 || o.keepalive < 0 ||
+		o.minBackoff <= 0 || o.maxBackoff < o.minBackoff {
+		return fmt.Errorf("%w: timeouts and limits must be positive (and max backoff ≥ min)", ErrInvalidParams)
+	}
+	if o.dialer == nil {
+		d := &net.Dialer{}
+		o.dialer = func(ctx context.Context, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		}
+	}
+	return nil
+}
+
+// WithCallTimeout bounds every remote call of the client and its Worker
+// (for Mutate, also the caller's ctx does).
 func WithCallTimeout(d time.Duration) ClientOption {
 	return func(o *clientOpts) { o.callTimeout = d }
 }
@@ -104,17 +225,37 @@ func WithClientMaxMessageSize(n int) ClientOption {
 	return func(o *clientOpts) { o.maxMessageSize = n }
 }
 
-// WithRetries makes a mutation that timed out be sent again, up to n more
-// times, with the same request ID: the server runs it once and answers every
-// attempt with that one result.
+// WithRetries makes a mutation whose connection failed or timed out be sent
+// again, up to n more times, with the same request ID: on the same
+// connection, or on the next one once the client has reconnected and resumed
+// its session. The server runs it at most once and answers every attempt
+// with that one outcome. A server that restarted meanwhile can't know about
+// the first attempt, so then the call fails instead (outcome unknown).
 func WithRetries(n int) ClientOption {
 	return func(o *clientOpts) { o.retries = max(n, 0) }
 }
 
-// WithResyncAfter sets how long the mirror waits for a missing clock update
-// before it resynchronises the whole clock.
-func WithResyncAfter(d time.Duration) ClientOption {
-	return func(o *clientOpts) { o.resyncAfter = d }
+// WithClientKeepalive sets how long the connection may be silent before the
+// client pings the server; a server silent for twice that is treated as
+// gone, and the client reconnects (0 disables keepalive).
+func WithClientKeepalive(d time.Duration) ClientOption {
+	return func(o *clientOpts) { o.keepalive = d }
+}
+
+// WithReconnect turns reconnecting on (the default) or off. When on, a
+// client whose connection drops reconnects with jittered exponential
+// backoff between minBackoff and maxBackoff (0 keeps the defaults), until
+// Close.
+func WithReconnect(on bool, minBackoff, maxBackoff time.Duration) ClientOption {
+	return func(o *clientOpts) {
+		o.reconnect = on
+		if minBackoff > 0 {
+			o.minBackoff = minBackoff
+		}
+		if maxBackoff > 0 {
+			o.maxBackoff = maxBackoff
+		}
+	}
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -67,7 +67,7 @@ func TestCallTimeout(t *testing.T) {
 	blk := NewTestBlocker()
 	src := itSource(t, blk)
 	srv := itServer(t, src)
-	c := itClient(t, srv, "timeout", WithCallTimeout(100*time.Millisecond), WithResyncAfter(200*time.Millisecond))
+	c := itClient(t, srv, "timeout", WithCallTimeout(100*time.Millisecond))
 	defer blk.Release()
 
 	res := make(chan am.Result, 1)

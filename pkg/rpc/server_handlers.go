@@ -26,6 +26,12 @@ const (
 	CodeTooManyWatches
 	// CodeProtoVersion is a handshake of an unsupported protocol version.
 	CodeProtoVersion
+	// CodeStopped is a request refused because the server is shutting
+	// down; a refused mutation did not run.
+	CodeStopped
+	// CodeTooManyPending is a mutation refused because its session keeps
+	// too many unacknowledged results (WithMaxPending); it did not run.
+	CodeTooManyPending
 )
 
 // registry builds the server's handler table.
@@ -40,7 +46,7 @@ func (s *Server) registry() (*rpc2.Registry, error) {
 		rpc2.HandleFunc(r, mSync, "Sync", s.handleSync),
 		rpc2.HandleFunc(r, mGet, "Get", s.handleGet),
 		rpc2.HandleFunc(r, mLog, "Log", s.handleLog),
-		rpc2.HandleFunc(r, mBye, "Bye", s.handleBye),
+		rpc2.HandleFunc(r, mBye, "Bye", s.handleBye, rpc2.Inline()),
 		rpc2.HandleFunc(r, mWatchArgs, "WatchArgs", s.handleWatchArgs),
 		rpc2.HandleFunc(r, mUnwatchArgs, "UnwatchArgs", s.handleUnwatchArgs),
 	)
@@ -52,85 +58,178 @@ func codeErr(code rpc2.Code, format string, args ...any) error {
 
 func sessionOf(c *rpc2.Conn) (*session, error) {
 	se, _ := c.Value(sessionKey).(*session)
-	if se == nil || !se.ready.Load() {
+	if se == nil {
 		return nil, codeErr(CodeNoSession, "no session: handshake first")
 	}
 	return se, nil
 }
 
 func (s *Server) handleHandshake(
-	_ context.Context, c *rpc2.Conn, m *msgHandshake, resp *respHandshake,
+	ctx context.Context, c *rpc2.Conn, m *msgHandshake, resp *respHandshake,
 ) error {
 	if m.ProtoVersion != protoVersion {
 		return codeErr(CodeProtoVersion, "protocol version %d not supported (want %d)",
 			m.ProtoVersion, protoVersion)
 	}
 	if !slices.Equal(m.Names, s.names) {
-		return codeErr(CodeSchemaMismatch, "state names differ: client %v, server %v",
-			m.Names, s.names)
+		return codeErr(CodeSchemaMismatch, "%s", namesDiff(m.Names, s.names))
 	}
 	if m.SchemaHash != s.hash {
-		return codeErr(CodeSchemaMismatch, "schema hash differs: client %x, server %x",
-			m.SchemaHash, s.hash)
+		return codeErr(CodeSchemaMismatch, "%s", s.relationsDiff(m))
 	}
 	if c.Value(sessionKey) != nil {
 		return codeErr(CodeInvalidParams, "session already established")
 	}
-	se := newSession(s, c, m.ClientID)
-	se.mu.Lock()
-	s.tracer.snapshot(se.base, se.baseExits)
-	se.version = 1
-	resp.MachineID = s.source.ID
-	resp.Version = se.version
-	resp.Time = slices.Clone(se.base)
-	resp.Exits = slices.Clone(se.baseExits)
-	if err := s.source.Err(); err != nil {
-		se.errSent = err
-		resp.Err = &wireErr{Msg: err.Error()}
+	if s.stopping.Load() {
+		return codeErr(CodeStopped, "server %s is shutting down", s.id)
 	}
-	se.mu.Unlock()
-
+	var se *session
+	resume := m.Session != "" && m.Epoch == s.epoch
 	s.mu.Lock()
-	if s.stopped {
-		s.mu.Unlock()
-		return ErrStopped
+	if resume {
+		if old := s.sessions[m.Session]; old != nil && old.clientID == m.ClientID {
+			se = old
+		}
 	}
-	s.sessions[se] = struct{}{}
-	c.SetValue(sessionKey, se)
-	se.ready.Store(true)
-	s.wg.Add(1)
+	created := se == nil
+	if created {
+		se = s.newSession(m.ClientID)
+		s.sessions[se.id] = se
+		s.wg.Add(1)
+		go se.pusher()
+	}
 	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		se.pusher(c.Context())
-	}()
+	version, resumed, err := se.attach(ctx, c, resume && !created, m.Version)
+	if err != nil {
+		return err
+	}
+	c.SetValue(sessionKey, se)
+	resp.MachineID = s.source.ID
+	resp.Session = se.id
+	resp.Epoch = s.epoch
+	resp.Version = version
+	resp.Resumed = resumed
 	s.Mach.Add1(ss.ClientConnected, am.A{"id": m.ClientID})
 	return nil
 }
 
-// mutate runs one mutation of a session and fills its reply; with diff, also
-// the reply's clock diff (a notification has no reply: the pusher sends it).
-func (s *Server) mutate(ctx context.Context, se *session, m *msgMutate, resp *respResult, diff bool) {
-	if se.begin(m.ReqID, resp) {
-		se.end(0, resp, diff)
-		return
+// mutate runs one mutation of a session and fills its reply. The update
+// that carries the mutation's effect is queued right before the reply
+// (reply) or sent as a push (a notification has no reply). A retried
+// request ID runs nothing: it gets the first attempt's answer.
+func (s *Server) mutate(ctx context.Context, c *rpc2.Conn, se *session, m *msgMutate, resp *respResult, reply bool) error {
+	// the update goes right before the reply if the reply goes on the
+	// session's current connection
+	var replyConn *rpc2.Conn
+	if reply {
+		replyConn = c
 	}
+	se.mu.Lock()
+	se.res.ack(m.Ack)
+	e, isNew, err := se.res.begin(m.ReqID)
+	if err == nil {
+		se.inflight++
+	}
+	se.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if !isNew {
+		r, err := e.wait(ctx)
+		if err != nil {
+			_, _ = se.flush(ctx, replyConn, true)
+			return err
+		}
+		*resp = r
+		// the client may not have the update with this effect yet (it was
+		// lost with an earlier connection): the flush sends what is missing
+		_, _ = se.flush(ctx, replyConn, true)
+		return nil
+	}
+	if err := s.beginMutation(); err != nil {
+		se.mu.Lock()
+		se.res.forget(m.ReqID)
+		se.mu.Unlock()
+		e.err = err
+		close(e.done)
+		_, _ = se.flush(ctx, replyConn, true)
+		return err
+	}
+	// The mutation is canceled when the client cancels the call, not when
+	// its connection drops: the client may come back and ask for the
+	// outcome, so it runs to the end.
+	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		if c.Context().Err() == nil {
+			cancel()
+		}
+	})
+	ran := s.runMutation(mctx, m, resp)
+	stop()
+	cancel()
+	s.endMutation()
+	if !ran {
+		// dropped before it started (its caller gave up): forget it, so a
+		// retry runs it
+		se.mu.Lock()
+		se.res.forget(m.ReqID)
+		se.mu.Unlock()
+		e.err = codeErr(rpc2.CodeCanceled, "request %d was canceled before it ran: send it again", m.ReqID)
+	}
+	if reply {
+		resp.version, _ = se.flush(ctx, replyConn, true)
+	} else {
+		// a notification's effect travels with the next push, so a batch
+		// of them costs one update
+		se.endNoReply()
+	}
+	e.resp, e.ran = *resp, ran
+	close(e.done)
+	return nil
+}
+
+// runMutation runs a mutation on the source and tells whether it ran. Bad
+// input fails this call only: the source never sees it.
+func (s *Server) runMutation(ctx context.Context, m *msgMutate, resp *respResult) (ran bool) {
 	names, err := s.stateNames(m.States)
 	switch {
+	case m.Type > mutAddErr:
+		resp.result, resp.code, resp.errMsg = am.Canceled, outInvalid, fmt.Sprintf("unknown mutation type %d", m.Type)
+		return true
 	case err != nil:
-		resp.result, resp.errMsg = am.Canceled, err.Error()
+		resp.result, resp.code, resp.errMsg = am.Canceled, outInvalid, err.Error()
+		return true
 	case m.Type == mutAddErr:
 		resp.result = s.addErr(ctx, names, m.Err, m.Args)
-	case m.Type > mutSet:
-		resp.result, resp.errMsg = am.Canceled, fmt.Sprintf("unknown mutation type %d", m.Type)
-	default:
-		res, err := s.source.Mutate(ctx, am.MutationType(m.Type), names, m.Args)
-		resp.result = res
-		if err != nil {
-			resp.errMsg = err.Error()
-		}
+		return true
 	}
-	se.end(m.ReqID, resp, diff)
+	res, err := s.source.Mutate(ctx, am.MutationType(m.Type), names, m.Args)
+	resp.result = res
+	if err == nil {
+		return true
+	}
+	resp.code, resp.errMsg = outcomeOf(err), err.Error()
+	if len(resp.errMsg) > s.opts.maxErrText {
+		resp.errMsg = resp.errMsg[:s.opts.maxErrText]
+	}
+	return !errors.Is(err, am.ErrDropped)
+}
+
+// outcomeOf classifies the source's mutation error for the wire.
+func outcomeOf(err error) byte {
+	switch {
+	case errors.Is(err, am.ErrHandlerTimeout):
+		return outHandlerTimeout
+	case errors.Is(err, am.ErrCanceled):
+		return outCanceled
+	case errors.Is(err, am.ErrQueueFull):
+		return outQueueFull
+	case errors.Is(err, am.ErrDisposed):
+		return outDisposed
+	case errors.Is(err, am.ErrStateUnknown), errors.Is(err, am.ErrInvalidArgs):
+		return outInvalid
+	}
+	return outOther
 }
 
 // addErr runs AddErrState on the source and waits for its queue to drain.
@@ -161,8 +260,7 @@ func (s *Server) handleMutate(ctx context.Context, c *rpc2.Conn, m *msgMutate, r
 	if err != nil {
 		return err
 	}
-	s.mutate(ctx, se, m, resp, true)
-	return nil
+	return s.mutate(ctx, c, se, m, resp, true)
 }
 
 func (s *Server) handleMutateGob(ctx context.Context, c *rpc2.Conn, m *MsgMutateGob, resp *respResult) error {
@@ -170,8 +268,7 @@ func (s *Server) handleMutateGob(ctx context.Context, c *rpc2.Conn, m *MsgMutate
 	if err != nil {
 		return err
 	}
-	s.mutate(ctx, se, m.toBinary(), resp, true)
-	return nil
+	return s.mutate(ctx, c, se, m.toBinary(), resp, true)
 }
 
 func (s *Server) handleMutateNS(ctx context.Context, c *rpc2.Conn, m *msgMutate, _ *Empty) error {
@@ -180,33 +277,22 @@ func (s *Server) handleMutateNS(ctx context.Context, c *rpc2.Conn, m *msgMutate,
 		return err
 	}
 	var resp respResult
-	s.mutate(ctx, se, m, &resp, false)
-	// the changes travel with the next push
-	se.signal()
-	return nil
+	return s.mutate(ctx, c, se, m, &resp, false)
 }
 
 func (s *Server) handleMutateNSGob(ctx context.Context, c *rpc2.Conn, m *MsgMutateGob, e *Empty) error {
 	return s.handleMutateNS(ctx, c, m.toBinary(), e)
 }
 
-func (s *Server) handleSync(_ context.Context, c *rpc2.Conn, _ *Empty, resp *respSync) error {
+// handleSync sends what changed right away and replies with the version the
+// client reaches with it.
+func (s *Server) handleSync(ctx context.Context, c *rpc2.Conn, _ *Empty, resp *wireUint) error {
 	se, err := sessionOf(c)
 	if err != nil {
 		return err
 	}
-	se.mu.Lock()
-	defer se.mu.Unlock()
-	s.tracer.snapshot(se.base, se.baseExits)
-	se.version++
-	resp.version = se.version
-	resp.time = slices.Clone(se.base)
-	resp.exits = slices.Clone(se.baseExits)
-	if err := s.source.Err(); err != nil {
-		se.errSent = err
-		resp.err = &wireErr{Msg: err.Error()}
-	}
-	return nil
+	resp.v, err = se.flush(ctx, c, false)
+	return err
 }
 
 func (s *Server) handleGet(_ context.Context, c *rpc2.Conn, name *wireString, resp *RespGet) error {
@@ -229,10 +315,15 @@ func (s *Server) handleLog(_ context.Context, c *rpc2.Conn, msg *wireString, _ *
 	return nil
 }
 
-// handleBye notes an orderly goodbye: the peer closes the connection next,
-// and the session ends with it.
+// handleBye notes an orderly goodbye: the client won't resume, so its
+// session ends now; the peer closes the connection next.
 func (s *Server) handleBye(_ context.Context, c *rpc2.Conn, _ *Empty, _ *Empty) error {
 	if se, _ := c.Value(sessionKey).(*session); se != nil {
+		s.mu.Lock()
+		if s.sessions[se.id] == se {
+			delete(s.sessions, se.id)
+		}
+		s.mu.Unlock()
 		se.close()
 	}
 	return nil
@@ -256,7 +347,8 @@ func (s *Server) handleWatchArgs(_ context.Context, c *rpc2.Conn, m *MsgWatchArg
 		se.mu.Unlock()
 		return codeErr(CodeInvalidParams, "watch %d exists", m.ID)
 	}
-	ctx, cancel := context.WithCancel(c.Context())
+	// a watch lives with the session, across reconnections
+	ctx, cancel := context.WithCancel(se.ctx)
 	se.watches[m.ID] = cancel
 	s.wg.Add(1)
 	se.mu.Unlock()
@@ -302,7 +394,7 @@ func (s *Server) handleUnwatchArgs(_ context.Context, c *rpc2.Conn, id *wireUint
 }
 
 func (m *MsgMutateGob) toBinary() *msgMutate {
-	b := &msgMutate{Type: m.Type, ReqID: m.ReqID, States: m.States, Args: m.Args}
+	b := &msgMutate{Type: m.Type, ReqID: m.ReqID, Ack: m.Ack, States: m.States, Args: m.Args}
 	if m.HasErr {
 		b.Err = &RemoteError{Msg: m.ErrMsg}
 	}

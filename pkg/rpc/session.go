@@ -2,8 +2,11 @@ package rpc
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	am "github.com/arpc-go/arpc/pkg/machine"
@@ -11,58 +14,68 @@ import (
 	ss "github.com/arpc-go/arpc/states/server"
 )
 
-// dedupeSize is how many recent request IDs a session remembers, so a retried
-// mutation runs once.
-const dedupeSize = 128
-
 // sessionKey stores a connection's *session among its values. A pointer key
 // hashes faster than a struct type in the values map.
 var sessionKey = new(byte)
 
-// session is one client's view of the source: its clock baseline (what the
-// client has been sent), the version of the last update, and its watches.
+// errDetached is a flush of a session that has no connection right now: the
+// update waits in the session for the client to resume.
+var errDetached = errors.New("rpc: session detached")
+
+// session is one client's view of the source, kept across reconnections of
+// that client to this server process: its clock baseline (what the client
+// has been sent), its update stream (one version sequence for replies and
+// pushes), the results of its mutations and its remote watches.
 type session struct {
 	s        *Server
-	conn     *rpc2.Conn
+	id       string
 	clientID string
-	ready    atomic.Bool
 	sig      chan struct{}
+	ctx      context.Context
+	cancel   context.CancelFunc
+
+	// wmu serialises the update stream: a version is assigned and its frame
+	// queued on the connection under wmu, so frames leave in version order.
+	// Taken before mu, never while holding a connection's lock.
+	wmu sync.Mutex
 
 	mu        sync.Mutex
-	cond      sync.Cond
+	conn      *rpc2.Conn // nil while the client is away
 	base      am.Time
 	baseExits am.Time
 	version   uint64
+	ring      []msgUpdate // the latest updates, oldest first, for resuming
 	errSent   error
 	inflight  int
 	missed    bool
 	matched   []uint64
 	watches   map[uint64]context.CancelFunc
-	recent    [dedupeSize]recentReq
-	recentPos int
+	res       results
+	expiry    *time.Timer
+	closed    bool
 	scratch   []tickEntry
 }
 
-// recentReq is a remembered mutation: running until done, then its result.
-type recentReq struct {
-	id     uint64
-	done   bool
-	result am.Result
-	errMsg string
+func newSessionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
-func newSession(s *Server, conn *rpc2.Conn, clientID string) *session {
+// newSession makes a session and starts its pusher. s.mu must not be held.
+func (s *Server) newSession(clientID string) *session {
 	n := len(s.names)
 	se := &session{
 		s:         s,
-		conn:      conn,
+		id:        newSessionID(),
 		clientID:  clientID,
 		sig:       make(chan struct{}, 1),
 		base:      make(am.Time, n),
 		baseExits: make(am.Time, n),
 		watches:   map[uint64]context.CancelFunc{},
+		res:       newResults(s.opts.maxPending),
 	}
-	se.cond.L = &se.mu
+	se.ctx, se.cancel = context.WithCancel(s.ctx)
 	return se
 }
 
@@ -74,18 +87,20 @@ func (se *session) signal() {
 	}
 }
 
-// signalSessions wakes every session's pusher.
-// A session with a mutation in flight is not woken: it is marked, and the
-// mutation's reply carries the change (its diff is taken under the same
-// lock, after this pass's transitions were recorded), so a client's own
-// mutations cost no push and no wake-up.
+// signalSessions wakes every attached session's pusher. A session with a
+// mutation in flight is not woken: it is marked, and the update that ends
+// that mutation (taken under the same lock, after this pass's transitions
+// were recorded) carries the change, so a client's own mutations cost no
+// push and no wake-up.
 func (s *Server) signalSessions() {
 	s.mu.Lock()
-	for se := range s.sessions {
+	for _, se := range s.sessions {
 		se.mu.Lock()
-		if se.inflight > 0 {
+		switch {
+		case se.conn == nil:
+		case se.inflight > 0:
 			se.missed = true
-		} else {
+		default:
 			se.signal()
 		}
 		se.mu.Unlock()
@@ -93,29 +108,134 @@ func (s *Server) signalSessions() {
 	s.mu.Unlock()
 }
 
-// updateLocked fills u with what changed since the baseline and moves the
-// baseline. A non-empty update gets the next version. se.mu must be held.
-func (se *session) updateLocked(u *update) {
+// nextLocked fills u with what changed since the baseline and moves the
+// baseline. A non-empty update gets the next version and is kept for
+// resuming. se.mu must be held, and se.wmu by the caller that sends u.
+func (se *session) nextLocked(u *msgUpdate) {
 	entries := se.s.tracer.diff(se.scratch[:0], se.base, se.baseExits)
 	if err := se.s.source.Err(); err != se.errSent && err != nil {
 		se.errSent = err
-		u.err = &wireErr{Msg: err.Error()}
+		u.err = se.s.wireErr(err)
 	}
-	if len(entries) == 0 && u.err == nil {
+	u.matched, se.matched = se.matched, nil
+	if len(entries) == 0 && u.err == nil && len(u.matched) == 0 {
 		se.scratch = entries
 		return
 	}
 	se.version++
 	u.version = se.version
-	u.entries = append([]tickEntry(nil), entries...)
+	u.entries = slices.Clone(entries)
 	se.scratch = entries[:0]
+	se.keepLocked(*u)
+}
+
+// fullLocked fills u with the whole clock as the next version, and makes it
+// the new baseline.
+func (se *session) fullLocked(u *msgUpdate) {
+	se.s.tracer.snapshot(se.base, se.baseExits)
+	se.version++
+	u.version = se.version
+	u.full = true
+	u.time = slices.Clone(se.base)
+	if err := se.s.source.Err(); err != nil {
+		se.errSent = err
+		u.err = se.s.wireErr(err)
+	}
+	u.matched, se.matched = se.matched, nil
+	se.ring = se.ring[:0]
+	se.keepLocked(*u)
+}
+
+// keepLocked remembers an update for resuming, dropping the oldest beyond
+// the resume buffer.
+func (se *session) keepLocked(u msgUpdate) {
+	if max := se.s.opts.resumeBuffer; max > 0 {
+		if len(se.ring) >= max {
+			se.ring = slices.Delete(se.ring, 0, len(se.ring)-max+1)
+		}
+		se.ring = append(se.ring, u)
+	}
+}
+
+// replayLocked returns the updates after version from, or false when the
+// buffer no longer has all of them.
+func (se *session) replayLocked(from uint64) ([]msgUpdate, bool) {
+	if from == se.version {
+		return nil, true
+	}
+	if from > se.version || len(se.ring) == 0 || se.ring[0].version > from+1 {
+		return nil, false
+	}
+	i := slices.IndexFunc(se.ring, func(u msgUpdate) bool { return u.version == from+1 })
+	if i < 0 {
+		return nil, false
+	}
+	return slices.Clone(se.ring[i:]), true
+}
+
+// flush sends what changed as the next update of the stream and returns the
+// version the client reaches with it. When the session's connection is
+// replyConn, the frame is only queued (the caller's reply follows it in the
+// same write); with endMutation, it also ends one mutation in flight. A
+// detached session keeps the change for the client's return.
+func (se *session) flush(ctx context.Context, replyConn *rpc2.Conn, endMutation bool) (uint64, error) {
+	se.wmu.Lock()
+	defer se.wmu.Unlock()
+	var u msgUpdate
+	se.mu.Lock()
+	if endMutation {
+		se.inflight--
+		// the update below carries every change recorded so far
+		se.missed = false
+	}
+	conn := se.conn
+	if conn == nil || se.closed {
+		v := se.version
+		se.mu.Unlock()
+		return v, errDetached
+	}
+	se.nextLocked(&u)
+	v := se.version
+	se.mu.Unlock()
+	if u.version == 0 {
+		return v, nil
+	}
+	// The stream must not lose a version: write with the connection's own
+	// context (not the caller's, which a client's cancel may end), and if
+	// the frame can't be sent, end the connection so that the client
+	// resumes from what it has (the update waits in the resume buffer).
+	var err error
+	if conn == replyConn {
+		err = conn.Queue(conn.Context(), mUpdate, &u)
+	} else {
+		se.s.calls.Add(1)
+		err = conn.Notify(conn.Context(), mUpdate, &u)
+	}
+	if err != nil {
+		se.s.closeConn(conn)
+	}
+	return v, err
+}
+
+// endNoReply ends a mutation that has no reply: the pusher sends its
+// effect.
+func (se *session) endNoReply() {
+	se.mu.Lock()
+	se.inflight--
+	wake := se.inflight == 0 && se.missed
+	if wake {
+		se.missed = false
+	}
+	se.mu.Unlock()
+	se.signal()
 }
 
 // pusher sends the source's changes to the client, gathering them for the
-// push interval, until the connection ends. Changes are merged into one diff
+// push interval, until the session ends. Changes are merged into one diff
 // per push, so a slow client costs memory proportional to the number of
 // states, never to the number of changes.
-func (se *session) pusher(ctx context.Context) {
+func (se *session) pusher() {
+	defer se.s.wg.Done()
 	interval := se.s.opts.pushInterval
 	var timer *time.Timer
 	if interval > 0 {
@@ -125,129 +245,159 @@ func (se *session) pusher(ctx context.Context) {
 	}
 	for {
 		select {
-		case <-ctx.Done():
+		case <-se.ctx.Done():
 			return
 		case <-se.sig:
 		}
 		if timer != nil {
 			timer.Reset(interval)
 			select {
-			case <-ctx.Done():
+			case <-se.ctx.Done():
 				return
 			case <-timer.C:
 			}
 		}
-		se.push(ctx)
+		se.mu.Lock()
+		busy := se.inflight > 0
+		if busy {
+			se.missed = true
+		}
+		se.mu.Unlock()
+		if busy {
+			// the update ending that mutation carries the change
+			continue
+		}
+		if _, err := se.flush(se.ctx, nil, false); err != nil && !errors.Is(err, errDetached) {
+			se.s.opts.logger.Debug("arpc: push failed", "client", se.clientID, "err", err)
+		}
 	}
 }
 
-// push sends one update, unless a mutation of this client is in flight: its
-// reply will carry the changes, and the pusher is woken again after it.
-func (se *session) push(ctx context.Context) {
-	var msg msgPush
+// attach binds a (re)connected client to the session and queues, on conn,
+// the updates that bring it to the current version: the missed ones when it
+// resumes from version from, otherwise the full clock. It returns the
+// version the client reaches and whether it resumed.
+func (se *session) attach(ctx context.Context, conn *rpc2.Conn, resume bool, from uint64) (uint64, bool, error) {
+	se.wmu.Lock()
+	defer se.wmu.Unlock()
 	se.mu.Lock()
-	if se.inflight > 0 {
-		se.missed = true
+	if se.closed {
 		se.mu.Unlock()
-		return
+		return 0, false, ErrStopped
 	}
-	se.updateLocked(&msg.upd)
-	msg.matched, se.matched = se.matched, nil
-	if msg.upd.version == 0 && len(msg.matched) == 0 {
-		se.mu.Unlock()
-		return
+	old := se.conn
+	se.conn = conn
+	if se.expiry != nil {
+		se.expiry.Stop()
+		se.expiry = nil
 	}
+	var ups []msgUpdate
+	resumed := false
+	if resume {
+		ups, resumed = se.replayLocked(from)
+	}
+	var u msgUpdate
+	if resumed {
+		se.nextLocked(&u)
+	} else {
+		se.fullLocked(&u)
+	}
+	if u.version != 0 {
+		ups = append(ups, u)
+	}
+	v := se.version
 	se.mu.Unlock()
-	// Only this goroutine pushes, so pushes reach the wire in version order;
-	// not holding se.mu here keeps a slow client from stalling the source's
-	// queue (its QueueEnd takes se.mu) or this client's mutations.
-	se.s.calls.Add(1)
-	err := se.conn.Notify(ctx, mPush, &msg)
-	if err != nil {
-		se.s.opts.logger.Debug("arpc: push failed", "client", se.clientID, "err", err)
+	if old != nil && old != conn {
+		// the client came back before its old connection was noticed dead
+		se.s.closeConn(old)
 	}
+	for i := range ups {
+		if err := conn.Queue(conn.Context(), mUpdate, &ups[i]); err != nil {
+			se.s.closeConn(conn)
+			return 0, false, err
+		}
+	}
+	return v, resumed, nil
 }
 
-// begin marks a mutation in flight and checks for a retried request. It
-// returns true with the remembered result if the request already ran.
-func (se *session) begin(reqID uint64, resp *respResult) bool {
+// closeConn closes a connection off the calling goroutine: closing waits
+// for the connection's handlers, which may be the caller or be waiting for
+// this session's stream.
+func (s *Server) closeConn(conn *rpc2.Conn) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_ = conn.Close()
+	}()
+}
+
+// detach unbinds conn; the session waits for the client for the resume
+// window (then expires), or ends at once without one (expireNow).
+func (se *session) detach(conn *rpc2.Conn) (detached, expireNow bool) {
 	se.mu.Lock()
 	defer se.mu.Unlock()
-	se.inflight++
-	if reqID == 0 {
-		return false
+	if se.conn != conn {
+		return false, false
 	}
-	for {
-		r := se.findLocked(reqID)
-		if r == nil {
-			se.recent[se.recentPos] = recentReq{id: reqID}
-			se.recentPos = (se.recentPos + 1) % dedupeSize
-			return false
-		}
-		if r.done {
-			resp.result, resp.errMsg = r.result, r.errMsg
-			return true
-		}
-		// the first attempt still runs: wait for its result
-		se.cond.Wait()
+	se.conn = nil
+	if se.closed {
+		return true, false
 	}
+	ttl := se.s.opts.sessionTTL
+	if ttl <= 0 {
+		return true, true
+	}
+	se.expiry = time.AfterFunc(ttl, func() { se.s.expire(se) })
+	return true, false
 }
 
-func (se *session) findLocked(reqID uint64) *recentReq {
-	for i := range se.recent {
-		if se.recent[i].id == reqID {
-			return &se.recent[i]
-		}
-	}
-	return nil
-}
-
-// end records a mutation's result, fills the reply's update (with diff) and
-// wakes the pusher if it skipped a push meanwhile.
-func (se *session) end(reqID uint64, resp *respResult, diff bool) {
-	se.mu.Lock()
-	defer se.mu.Unlock()
-	if reqID != 0 {
-		if r := se.findLocked(reqID); r != nil && !r.done {
-			r.done, r.result, r.errMsg = true, resp.result, resp.errMsg
-			se.cond.Broadcast()
-		}
-	}
-	if diff {
-		se.updateLocked(&resp.upd)
-	}
-	se.inflight--
-	if se.inflight == 0 && se.missed {
-		// The reply's diff covers every change whose queue pass ended before
-		// now (see signalSessions); only what it doesn't carry needs a push.
-		se.missed = false
-		if !diff || len(se.matched) > 0 {
-			se.signal()
-		}
-	}
-}
-
-// close cancels the session's watches.
+// close ends the session: its watches and pusher stop.
 func (se *session) close() {
 	se.mu.Lock()
-	defer se.mu.Unlock()
+	if se.closed {
+		se.mu.Unlock()
+		return
+	}
+	se.closed = true
+	if se.expiry != nil {
+		se.expiry.Stop()
+		se.expiry = nil
+	}
 	for id, cancel := range se.watches {
 		cancel()
 		delete(se.watches, id)
 	}
+	se.mu.Unlock()
+	se.cancel()
 }
 
-// onDisconnect ends the session of a closed connection.
+// expire ends a session whose client did not come back in time.
+func (s *Server) expire(se *session) {
+	se.mu.Lock()
+	gone := se.conn == nil && !se.closed
+	se.mu.Unlock()
+	if !gone {
+		return
+	}
+	s.mu.Lock()
+	if s.sessions[se.id] == se {
+		delete(s.sessions, se.id)
+	}
+	s.mu.Unlock()
+	se.close()
+}
+
+// onDisconnect detaches the session of a closed connection.
 func (s *Server) onDisconnect(conn *rpc2.Conn, _ error) {
 	se, _ := conn.Value(sessionKey).(*session)
 	if se == nil {
 		return
 	}
-	s.mu.Lock()
-	delete(s.sessions, se)
-	s.mu.Unlock()
-	se.close()
-	if se.ready.Load() {
+	detached, expireNow := se.detach(conn)
+	if expireNow {
+		s.expire(se)
+	}
+	if detached {
 		s.Mach.Add1(ss.ClientDisconnected, am.A{"id": se.clientID})
 	}
 }

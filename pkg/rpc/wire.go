@@ -18,25 +18,25 @@ const (
 	mMutateGob   rpc2.Method = 3  // call: MsgMutateGob (gob) → respResult
 	mMutateNS    rpc2.Method = 4  // notify: msgMutate (binary)
 	mMutateNSGob rpc2.Method = 5  // notify: MsgMutateGob (gob)
-	mSync        rpc2.Method = 6  // call: empty → respSync
+	mSync        rpc2.Method = 6  // call: empty → wireUint (the version reached)
 	mGet         rpc2.Method = 7  // call: string → RespGet (gob)
 	mLog         rpc2.Method = 8  // notify: string
-	mBye         rpc2.Method = 9  // notify: empty
+	mBye         rpc2.Method = 9  // notify: empty, both directions
 	mWatchArgs   rpc2.Method = 10 // call: MsgWatchArgs (gob) → empty
 	mUnwatchArgs rpc2.Method = 11 // notify: uint64 watch id
 
 	// server → client
-	mPush    rpc2.Method = 32 // notify (ordered): msgPush
+	mUpdate  rpc2.Method = 32 // notify (inline, in order): msgUpdate
 	mPayload rpc2.Method = 33 // call: ArgsPayload (gob) → empty
 )
 
 // protoVersion is the Layer 2 protocol version carried by the handshake.
-const protoVersion = 1
+const protoVersion = 2
 
 // Empty is the argument and reply of messages that carry nothing.
 type Empty struct{}
 
-// msgHandshake opens a session.
+// msgHandshake opens a session, or resumes one.
 type msgHandshake struct {
 	ProtoVersion uint64
 	ClientID     string
@@ -44,16 +44,26 @@ type msgHandshake struct {
 	Names        am.S
 	// Token is reserved for authentication; the server ignores it for now.
 	Token []byte
+	// Session, Epoch and Version ask to resume a session: its ID, the
+	// epoch of the server process that made it, and the last version the
+	// client applied. Empty Session opens a new one.
+	Session string
+	Epoch   uint64
+	Version uint64
+	// StateHashes hash each state's definition, so that a refusal can
+	// name the states that differ.
+	StateHashes []uint64
 }
 
-// respHandshake accepts a session.
+// respHandshake accepts a session. Before it, on the same stream, the server
+// sends the updates that bring the client to Version: a full one for a new
+// session, the missed ones for a resumed session.
 type respHandshake struct {
 	MachineID string
+	Session   string
+	Epoch     uint64
 	Version   uint64
-	Time      am.Time
-	// Exits counts deactivations of Multi states (0 for other states).
-	Exits am.Time
-	Err   *wireErr
+	Resumed   bool
 }
 
 // wireErr is an error as it crosses the wire: only its message travels.
@@ -69,8 +79,11 @@ const (
 
 // msgMutate is a mutation with arguments the binary codec can carry.
 type msgMutate struct {
-	Type   byte
-	ReqID  uint64
+	Type  byte
+	ReqID uint64
+	// Ack tells the server that every request ID below it is settled: it
+	// may forget their results.
+	Ack    uint64
 	States []int
 	Args   am.A
 	// Err is the error of an AddErr/AddErrState, or nil.
@@ -82,6 +95,7 @@ type msgMutate struct {
 type MsgMutateGob struct {
 	Type   byte
 	ReqID  uint64
+	Ack    uint64
 	States []int
 	Args   am.A
 	ErrMsg string
@@ -120,36 +134,39 @@ type tickEntry struct {
 	exited bool
 }
 
-// update is a versioned clock diff.
-type update struct {
+// msgUpdate is one versioned step of a session's update stream: a clock diff,
+// or (full) the whole clock, plus the source's new error and the remote
+// WhenArgs watches it resolves.
+type msgUpdate struct {
 	version uint64
+	full    bool
+	// entries is the diff; for a full update, time is the whole clock.
 	entries []tickEntry
+	time    am.Time
 	// err is the source machine's new last error, if it changed.
-	err *wireErr
-}
-
-// respResult is the reply of a mutation.
-type respResult struct {
-	result am.Result
-	upd    update
-	// errMsg is set when the mutation itself was refused (e.g. an unknown
-	// state index); the result is then Canceled.
-	errMsg string
-}
-
-// msgPush is a server-initiated update.
-type msgPush struct {
-	upd update
-	// matched lists the remote WhenArgs watches the update resolves.
+	err     *wireErr
 	matched []uint64
 }
 
-// respSync is the reply of Sync: a full time that resets the baseline.
-type respSync struct {
+// Outcome codes of a mutation reply: why a mutation that ran did not
+// execute. Refusals (the mutation did not run at all) are rpc2 errors.
+const (
+	outOK byte = iota
+	outCanceled
+	outHandlerTimeout
+	outQueueFull
+	outDisposed
+	outInvalid
+	outOther
+)
+
+// respResult is the reply of a mutation: its result, why it failed, and the
+// version of the update stream that carries its effect.
+type respResult struct {
+	result  am.Result
+	code    byte
+	errMsg  string
 	version uint64
-	time    am.Time
-	exits   am.Time
-	err     *wireErr
 }
 
 var errShort = errors.New("short message")
@@ -259,6 +276,7 @@ func appendString(b []byte, s string) []byte {
 func (m *msgMutate) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, m.Type)
 	b = binary.AppendUvarint(b, m.ReqID)
+	b = binary.AppendUvarint(b, m.Ack)
 	b = binary.AppendUvarint(b, uint64(len(m.States)))
 	for _, i := range m.States {
 		b = binary.AppendUvarint(b, uint64(i))
@@ -278,6 +296,7 @@ func (m *msgMutate) UnmarshalBinary(data []byte) error {
 	r := reader{b: data}
 	m.Type = r.byte1()
 	m.ReqID = r.uvarint()
+	m.Ack = r.uvarint()
 	n := r.count(1)
 	m.States = make([]int, 0, n)
 	for i := 0; i < n; i++ {
@@ -290,76 +309,77 @@ func (m *msgMutate) UnmarshalBinary(data []byte) error {
 	return r.done()
 }
 
-func appendUpdate(b []byte, u *update) []byte {
+// AppendBinary implements encoding.BinaryAppender.
+func (u *msgUpdate) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.AppendUvarint(b, u.version)
-	b = binary.AppendUvarint(b, uint64(len(u.entries)))
-	for _, e := range u.entries {
-		b = binary.AppendUvarint(b, uint64(e.idx))
-		d := e.delta << 1
-		if e.exited {
-			d |= 1
-		}
-		b = binary.AppendUvarint(b, d)
-	}
-	if u.err != nil {
+	if u.full {
 		b = append(b, 1)
-		b = appendString(b, u.err.Msg)
+		b = appendTime(b, u.time)
 	} else {
 		b = append(b, 0)
+		b = binary.AppendUvarint(b, uint64(len(u.entries)))
+		for _, e := range u.entries {
+			b = binary.AppendUvarint(b, uint64(e.idx))
+			d := e.delta << 1
+			if e.exited {
+				d |= 1
+			}
+			b = binary.AppendUvarint(b, d)
+		}
 	}
-	return b
-}
-
-func readUpdate(r *reader, u *update) {
-	u.version = r.uvarint()
-	n := r.count(2)
-	u.entries = make([]tickEntry, n)
-	for i := range u.entries {
-		u.entries[i].idx = int(r.uvarint())
-		d := r.uvarint()
-		u.entries[i].delta = d >> 1
-		u.entries[i].exited = d&1 == 1
-	}
-	if r.byte1() == 1 {
-		u.err = &wireErr{Msg: string(r.bytes())}
-	}
-}
-
-// AppendBinary implements encoding.BinaryAppender.
-func (m *respResult) AppendBinary(b []byte) ([]byte, error) {
-	b = append(b, byte(m.result))
-	b = appendString(b, m.errMsg)
-	return appendUpdate(b, &m.upd), nil
-}
-
-// UnmarshalBinary implements encoding.BinaryUnmarshaler.
-func (m *respResult) UnmarshalBinary(data []byte) error {
-	r := reader{b: data}
-	m.result = am.Result(r.byte1())
-	m.errMsg = string(r.bytes())
-	readUpdate(&r, &m.upd)
-	return r.done()
-}
-
-// AppendBinary implements encoding.BinaryAppender.
-func (m *msgPush) AppendBinary(b []byte) ([]byte, error) {
-	b = appendUpdate(b, &m.upd)
-	b = binary.AppendUvarint(b, uint64(len(m.matched)))
-	for _, id := range m.matched {
+	b = appendErr(b, u.err)
+	b = binary.AppendUvarint(b, uint64(len(u.matched)))
+	for _, id := range u.matched {
 		b = binary.AppendUvarint(b, id)
 	}
 	return b, nil
 }
 
 // UnmarshalBinary implements encoding.BinaryUnmarshaler.
-func (m *msgPush) UnmarshalBinary(data []byte) error {
+func (u *msgUpdate) UnmarshalBinary(data []byte) error {
 	r := reader{b: data}
-	readUpdate(&r, &m.upd)
-	n := r.count(1)
-	m.matched = make([]uint64, n)
-	for i := range m.matched {
-		m.matched[i] = r.uvarint()
+	u.version = r.uvarint()
+	switch r.byte1() {
+	case 0:
+		n := r.count(2)
+		u.entries = make([]tickEntry, n)
+		for i := range u.entries {
+			u.entries[i].idx = int(r.uvarint())
+			d := r.uvarint()
+			u.entries[i].delta = d >> 1
+			u.entries[i].exited = d&1 == 1
+		}
+	case 1:
+		u.full = true
+		u.time = readTime(&r)
+	default:
+		if r.err == nil {
+			r.err = errors.New("bad update kind")
+		}
 	}
+	u.err = readErr(&r)
+	n := r.count(1)
+	u.matched = make([]uint64, n)
+	for i := range u.matched {
+		u.matched[i] = r.uvarint()
+	}
+	return r.done()
+}
+
+// AppendBinary implements encoding.BinaryAppender.
+func (m *respResult) AppendBinary(b []byte) ([]byte, error) {
+	b = append(b, byte(m.result), m.code)
+	b = appendString(b, m.errMsg)
+	return binary.AppendUvarint(b, m.version), nil
+}
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler.
+func (m *respResult) UnmarshalBinary(data []byte) error {
+	r := reader{b: data}
+	m.result = am.Result(r.byte1())
+	m.code = r.byte1()
+	m.errMsg = string(r.bytes())
+	m.version = r.uvarint()
 	return r.done()
 }
 
@@ -396,24 +416,6 @@ func readErr(r *reader) *wireErr {
 }
 
 // AppendBinary implements encoding.BinaryAppender.
-func (m *respSync) AppendBinary(b []byte) ([]byte, error) {
-	b = binary.AppendUvarint(b, m.version)
-	b = appendTime(b, m.time)
-	b = appendTime(b, m.exits)
-	return appendErr(b, m.err), nil
-}
-
-// UnmarshalBinary implements encoding.BinaryUnmarshaler.
-func (m *respSync) UnmarshalBinary(data []byte) error {
-	r := reader{b: data}
-	m.version = r.uvarint()
-	m.time = readTime(&r)
-	m.exits = readTime(&r)
-	m.err = readErr(&r)
-	return r.done()
-}
-
-// AppendBinary implements encoding.BinaryAppender.
 func (m *msgHandshake) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.AppendUvarint(b, m.ProtoVersion)
 	b = appendString(b, m.ClientID)
@@ -423,7 +425,15 @@ func (m *msgHandshake) AppendBinary(b []byte) ([]byte, error) {
 		b = appendString(b, n)
 	}
 	b = binary.AppendUvarint(b, uint64(len(m.Token)))
-	return append(b, m.Token...), nil
+	b = append(b, m.Token...)
+	b = appendString(b, m.Session)
+	b = binary.LittleEndian.AppendUint64(b, m.Epoch)
+	b = binary.AppendUvarint(b, m.Version)
+	b = binary.AppendUvarint(b, uint64(len(m.StateHashes)))
+	for _, h := range m.StateHashes {
+		b = binary.LittleEndian.AppendUint64(b, h)
+	}
+	return b, nil
 }
 
 // UnmarshalBinary implements encoding.BinaryUnmarshaler.
@@ -438,26 +448,37 @@ func (m *msgHandshake) UnmarshalBinary(data []byte) error {
 		m.Names[i] = string(r.bytes())
 	}
 	m.Token = append([]byte(nil), r.bytes()...)
+	m.Session = string(r.bytes())
+	m.Epoch = r.fixed64()
+	m.Version = r.uvarint()
+	n = r.count(8)
+	m.StateHashes = make([]uint64, n)
+	for i := range m.StateHashes {
+		m.StateHashes[i] = r.fixed64()
+	}
 	return r.done()
 }
 
 // AppendBinary implements encoding.BinaryAppender.
 func (m *respHandshake) AppendBinary(b []byte) ([]byte, error) {
 	b = appendString(b, m.MachineID)
+	b = appendString(b, m.Session)
+	b = binary.LittleEndian.AppendUint64(b, m.Epoch)
 	b = binary.AppendUvarint(b, m.Version)
-	b = appendTime(b, m.Time)
-	b = appendTime(b, m.Exits)
-	return appendErr(b, m.Err), nil
+	if m.Resumed {
+		return append(b, 1), nil
+	}
+	return append(b, 0), nil
 }
 
 // UnmarshalBinary implements encoding.BinaryUnmarshaler.
 func (m *respHandshake) UnmarshalBinary(data []byte) error {
 	r := reader{b: data}
 	m.MachineID = string(r.bytes())
+	m.Session = string(r.bytes())
+	m.Epoch = r.fixed64()
 	m.Version = r.uvarint()
-	m.Time = readTime(&r)
-	m.Exits = readTime(&r)
-	m.Err = readErr(&r)
+	m.Resumed = r.byte1() == 1
 	return r.done()
 }
 

@@ -36,8 +36,8 @@ type Worker struct {
 	mu      sync.RWMutex
 	id      string
 	time    am.Time
+	offset  []uint64 // mirrored tick minus the source's (after a source restart)
 	version uint64
-	pending map[uint64]*update
 	err     error
 	// bindings of When*, WhenTime* and state contexts, by state index
 	byState   [][]*binding
@@ -45,7 +45,6 @@ type Worker struct {
 	watches   map[uint64]*argsWatch
 	watchSeq  uint64
 	unwatches []uint64
-	gapSince  bool
 }
 
 var _ am.Api = (*Worker)(nil)
@@ -59,7 +58,7 @@ func newWorker(c *Client) *Worker {
 		multi:      make([]bool, len(c.names)),
 		disposedCh: make(chan struct{}),
 		time:       make(am.Time, len(c.names)),
-		pending:    map[uint64]*update{},
+		offset:     make([]uint64, len(c.names)),
 		byState:    make([][]*binding, len(c.names)),
 		watches:    map[uint64]*argsWatch{},
 	}
@@ -80,24 +79,17 @@ func cleanSchema(s am.Struct) am.Struct {
 	return m.GetStruct()
 }
 
-// init adopts the handshake's clock.
-func (w *Worker) init(r *respHandshake) {
+// connected notes a completed handshake: the updates before its reply
+// brought the mirror to r.Version.
+func (w *Worker) connected(r *respHandshake) {
 	w.mu.Lock()
 	w.id = r.MachineID
-	old := w.time
-	w.time = slices.Clone(r.Time)
-	w.version = r.Version
-	if r.Err != nil {
-		w.err = &RemoteError{Msg: r.Err.Msg}
-	}
-	w.applyFullLocked(old)
-	w.drainPendingLocked()
 	w.mu.Unlock()
 	w.ready.Store(true)
 }
 
-// connLost marks the mirror as no longer connected: mutations fail with
-// ErrNotReady, reads answer from the last known clock.
+// connLost marks the mirror as no longer connected: mutations fail fast with
+// ErrNotReady, reads answer from the last known clock (possibly stale).
 func (w *Worker) connLost() {
 	w.ready.Store(false)
 	w.mu.Lock()
@@ -106,6 +98,13 @@ func (w *Worker) connLost() {
 	}
 	w.verWait = nil
 	w.mu.Unlock()
+}
+
+// appliedVersion returns the version of the last update applied.
+func (w *Worker) appliedVersion() uint64 {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.version
 }
 
 // ID returns the ID of the remote machine, known after the handshake.

@@ -2,16 +2,11 @@ package rpc
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
+	"slices"
 
 	am "github.com/arpc-go/arpc/pkg/machine"
 )
-
-// maxPending caps out-of-order updates kept while waiting for a missing
-// version; beyond it the mirror resynchronises at once.
-const maxPending = 64
 
 // verWaiter waits for the mirror to reach a version.
 type verWaiter struct {
@@ -19,42 +14,34 @@ type verWaiter struct {
 	ch      chan struct{}
 }
 
-// applyLocked applies one update in version order: the next version is
-// applied (then any buffered successors), a later one is buffered until the
-// gap fills or a resync, an older one is dropped. w.mu must be held.
-func (w *Worker) applyLocked(u *update) {
-	if u.err != nil && u.version == 0 {
+// applyUpdate applies one update of the session's stream. The stream is
+// ordered (replies and pushes share one version sequence and one writer on
+// the server), so an update is either the whole clock or exactly the next
+// version; anything else is a broken stream, reported as an error so the
+// connection is dropped and the session resumed or resynced.
+func (w *Worker) applyUpdate(u *msgUpdate) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case u.full:
+		if len(u.time) != len(w.names) {
+			return fmt.Errorf("%w: full update has %d ticks, want %d", ErrInvalidResp, len(u.time), len(w.names))
+		}
+		w.applyFullLocked(u.time)
+	case u.version != w.version+1:
+		return fmt.Errorf("%w: update version %d after %d", ErrInvalidResp, u.version, w.version)
+	default:
+		w.applyDiffLocked(u.entries)
+	}
+	w.version = u.version
+	if u.err != nil {
 		w.err = &RemoteError{Msg: u.err.Msg}
 	}
-	switch {
-	case u.version == 0 || u.version <= w.version:
-		return
-	case u.version > w.version+1:
-		if len(w.pending) >= maxPending {
-			w.c.requestResync()
-			return
+	for _, id := range u.matched {
+		if aw, ok := w.watches[id]; ok {
+			delete(w.watches, id)
+			aw.close()
 		}
-		w.pending[u.version] = u
-		w.c.requestResync()
-		return
-	}
-	w.applyOneLocked(u)
-	w.drainPendingLocked()
-}
-
-func (w *Worker) drainPendingLocked() {
-	for v := range w.pending {
-		if v <= w.version {
-			delete(w.pending, v)
-		}
-	}
-	for {
-		next, ok := w.pending[w.version+1]
-		if !ok {
-			break
-		}
-		delete(w.pending, next.version)
-		w.applyOneLocked(next)
 	}
 	if len(w.verWait) > 0 {
 		kept := w.verWait[:0]
@@ -67,16 +54,13 @@ func (w *Worker) drainPendingLocked() {
 		}
 		w.verWait = kept
 	}
+	return nil
 }
 
-func (w *Worker) applyOneLocked(u *update) {
-	w.version = u.version
-	if u.err != nil {
-		w.err = &RemoteError{Msg: u.err.Msg}
-	}
+func (w *Worker) applyDiffLocked(entries []tickEntry) {
 	var buf [8]change
 	changes := buf[:0]
-	for _, e := range u.entries {
+	for _, e := range entries {
 		if e.idx < 0 || e.idx >= len(w.time) || e.delta == 0 {
 			continue
 		}
@@ -89,12 +73,27 @@ func (w *Worker) applyOneLocked(u *update) {
 	}
 }
 
-// applyFullLocked fires what a full clock replacing old changed.
-func (w *Worker) applyFullLocked(old []uint64) {
+// applyFullLocked replaces the mirrored clock with the source's clock src,
+// never letting a tick decrease: the mirror keeps, per state, an offset
+// between its ticks and the source's. A source that restarted (its ticks
+// began again from its own start) gets the offset raised so that each
+// mirrored tick is at least the old one, with the source's activity (the
+// parity of its tick). Diffs are deltas, so they apply unchanged on top.
+func (w *Worker) applyFullLocked(src am.Time) {
 	var changes []change
-	for i, t := range w.time {
-		if i < len(old) && t != old[i] {
-			changes = append(changes, change{idx: i, old: old[i], new: t})
+	for i, t := range src {
+		old := w.time[i]
+		next := t + w.offset[i]
+		if next < old {
+			next = old
+			if next%2 != t%2 {
+				next++
+			}
+			w.offset[i] = next - t
+		}
+		w.time[i] = next
+		if next != old {
+			changes = append(changes, change{idx: i, old: old, new: next})
 		}
 	}
 	if len(changes) > 0 {
@@ -102,97 +101,58 @@ func (w *Worker) applyFullLocked(old []uint64) {
 	}
 }
 
-// applyPush applies a server push and resolves its remote WhenArgs matches.
-func (w *Worker) applyPush(m *msgPush) {
+// waitVersion waits until the mirror has applied version v: the update that
+// carries a mutation's effect precedes its reply on the stream, so this
+// returns at once unless the connection dropped in between.
+func (w *Worker) waitVersion(ctx context.Context, v uint64, lost <-chan struct{}) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.applyLocked(&m.upd)
-	for _, id := range m.matched {
-		if aw, ok := w.watches[id]; ok {
-			delete(w.watches, id)
-			aw.close()
-		}
-	}
-}
-
-// applyReply applies a mutation reply and waits until the mirror has reached
-// its version, so a mutation's effect is visible when it returns.
-func (w *Worker) applyReply(u *update) error {
-	w.mu.Lock()
-	w.applyLocked(u)
-	if u.version <= w.version || w.disposed.Load() {
+	if w.version >= v || w.disposed.Load() {
 		w.mu.Unlock()
-		return nil
+		return
 	}
 	ch := make(chan struct{})
-	w.verWait = append(w.verWait, verWaiter{version: u.version, ch: ch})
+	w.verWait = append(w.verWait, verWaiter{version: v, ch: ch})
 	w.mu.Unlock()
-	t := time.NewTimer(w.c.opts.resyncAfter)
-	defer t.Stop()
 	select {
 	case <-ch:
-		return nil
+	case <-ctx.Done():
+	case <-lost:
 	case <-w.ctx.Done():
-		return w.ctx.Err()
-	case <-t.C:
-		return w.Resync(w.ctx)
 	}
 }
 
-// Resync replaces the mirrored clock with the server's and resets the
-// server's diff baseline for this client.
-func (w *Worker) Resync(ctx context.Context) error {
-	var resp respSync
-	if err := w.c.call(ctx, mSync, &Empty{}, &resp); err != nil {
-		w.setErr(err)
-		return err
+// sourceTime converts mirrored ticks to the source's (they differ by the
+// offsets of a source restart).
+func (w *Worker) sourceTime() am.Time {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	t := slices.Clone(w.time)
+	for i := range t {
+		t[i] -= w.offset[i]
 	}
-	if len(resp.time) != len(w.names) {
-		err := fmt.Errorf("%w: sync time has %d ticks, want %d", ErrInvalidResp, len(resp.time), len(w.names))
-		w.setErr(err)
-		return err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.gapSince = false
-	if resp.version <= w.version {
-		// a newer update already arrived: nothing to do
-		return nil
-	}
-	old := w.time
-	w.time = resp.time
-	w.version = resp.version
-	if resp.err != nil {
-		w.err = &RemoteError{Msg: resp.err.Msg}
-	}
-	w.applyFullLocked(old)
-	w.drainPendingLocked()
-	return nil
+	return t
 }
 
 // Sync brings the mirror up to date with the server (for example after a
-// batch of AddNS) and returns the new time. It resets the server's diff
-// baseline for this client, so nothing is applied twice.
+// batch of AddNS) and returns the new time.
 func (w *Worker) Sync() am.Time {
-	if err := w.Resync(w.ctx); err != nil && !errors.Is(err, context.Canceled) {
-		w.setErr(err)
-	}
+	ctx, cancel := context.WithTimeout(w.ctx, w.c.opts.callTimeout)
+	defer cancel()
+	_ = w.Resync(ctx)
 	return w.Time(nil)
 }
 
-// hasGap tells whether updates are buffered behind a missing version, or an
-// update may have been lost with no later one to show it (markGap).
-func (w *Worker) hasGap() bool {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	return len(w.pending) > 0 || w.gapSince
-}
-
-// markGap notes that an update may have been lost unseen (the reply of a
-// timed-out mutation the server may still run), so housekeeping resyncs.
-func (w *Worker) markGap() {
-	w.mu.Lock()
-	w.gapSince = true
-	w.mu.Unlock()
-	w.c.requestResync()
+// Resync asks the server to send every change it has not sent yet and
+// waits until the mirror has applied them.
+func (w *Worker) Resync(ctx context.Context) error {
+	conn, err := w.c.liveConn()
+	if err != nil {
+		return err
+	}
+	var v wireUint
+	if err := w.c.callOn(ctx, conn, mSync, &Empty{}, &v); err != nil {
+		return err
+	}
+	w.waitVersion(ctx, v.v, conn.Done())
+	return nil
 }

@@ -10,32 +10,70 @@ import (
 	"github.com/arpc-go/arpc/pkg/rpc2"
 )
 
+// Mutate runs a mutation (Add, Remove or Set) on the remote machine and
+// returns its result and this call's own error, like (*am.Machine).Mutate.
+// It returns once the mirror reflects what the mutation caused.
+//
+// ctx bounds the whole call: when it ends first, Mutate returns Canceled and
+// ctx.Err() within a few milliseconds, and the server is told, so a mutation
+// that hasn't started there is dropped (one that already ran stays applied:
+// the mirror shows its effect). Errors wrap, for errors.Is:
+// am.ErrStateUnknown (nothing was sent), ErrNotReady (not connected: fails
+// fast, nothing was sent), ErrStopped (the server is shutting down; the
+// mutation did not run), ErrTooManyPending, am.ErrCanceled (a handler
+// vetoed it), am.ErrHandlerTimeout, ErrNetwork (the connection failed; the
+// outcome is unknown). With WithRetries, a call whose connection failed is
+// sent again with the same request ID once the client has reconnected and
+// resumed its session: the server runs it at most once and answers every
+// attempt with that one outcome. Safe to call concurrently.
+func (w *Worker) Mutate(ctx context.Context, typ am.MutationType, states am.S, args am.A) (am.Result, error) {
+	if typ < am.MutationAdd || typ > am.MutationSet {
+		return am.Canceled, fmt.Errorf("%w: mutation type %d", am.ErrInvalidArgs, typ)
+	}
+	return w.mutate(ctx, byte(typ), states, args, nil)
+}
+
+// legacy runs a mutation for the asyncmachine-compatible methods, which
+// return only a Result: they are bounded by the client's call timeout, and
+// their error (if any) also becomes this mirror's Err(), as on a local
+// machine. Use Mutate for an error that belongs to the call alone.
+func (w *Worker) legacy(typ byte, states am.S, args am.A, merr error) am.Result {
+	res, err := w.mutate(context.Background(), typ, states, args, merr)
+	if err != nil {
+		w.setErr(err)
+	}
+	return res
+}
+
 // Add activates the states on the remote machine and returns the result of
-// its transition once the mirror reflects it. A transport failure returns
-// Canceled and sets Err.
+// its transition once the mirror reflects it. The call is bounded by the
+// client's call timeout (WithCallTimeout); a failure returns Canceled and
+// sets Err (Mutate returns the error of the call instead). An unknown state
+// fails the call locally: nothing is sent and the remote machine is not
+// touched.
 func (w *Worker) Add(states am.S, args am.A) am.Result {
-	return w.mutate(mutAdd, states, args, nil)
+	return w.legacy(mutAdd, states, args, nil)
 }
 
 // Add1 is Add for one state.
 func (w *Worker) Add1(state string, args am.A) am.Result {
-	return w.mutate(mutAdd, am.S{state}, args, nil)
+	return w.Add(am.S{state}, args)
 }
 
 // Remove deactivates the states on the remote machine.
 func (w *Worker) Remove(states am.S, args am.A) am.Result {
-	return w.mutate(mutRemove, states, args, nil)
+	return w.legacy(mutRemove, states, args, nil)
 }
 
 // Remove1 is Remove for one state.
 func (w *Worker) Remove1(state string, args am.A) am.Result {
-	return w.mutate(mutRemove, am.S{state}, args, nil)
+	return w.Remove(am.S{state}, args)
 }
 
 // Set makes exactly the states active on the remote machine (relations
 // permitting).
 func (w *Worker) Set(states am.S, args am.A) am.Result {
-	return w.mutate(mutSet, states, args, nil)
+	return w.legacy(mutSet, states, args, nil)
 }
 
 // AddErr adds Exception on the remote machine with err, whose message reaches
@@ -49,18 +87,26 @@ func (w *Worker) AddErrState(state string, err error, args am.A) am.Result {
 	if err == nil {
 		err = errors.New("nil error")
 	}
-	w.setErr(err)
-	return w.mutate(mutAddErr, am.S{state}, args, err)
+	return w.legacy(mutAddErr, am.S{state}, args, err)
 }
 
 // AddNS sends an Add without waiting for its result ("no sync"): it returns
 // Queued once the request is written, and the change reaches the mirror with
-// the server's next push (or call Sync).
+// the server's next update (or call Sync). It returns Canceled when the
+// request could not be sent.
 func (w *Worker) AddNS(states am.S, args am.A) am.Result {
-	msg, method, ok := w.mutation(mutAdd, states, args, nil, true)
-	if !ok {
+	idxs, err := w.stateIndexes(states)
+	if err != nil {
+		w.setErr(err)
 		return am.Canceled
 	}
+	if w.disposed.Load() {
+		return am.Canceled
+	}
+	reqID, ack := w.c.pend.add()
+	// nothing waits for a notification's outcome: settle it at once
+	w.c.pend.done(reqID)
+	msg, method := mutationMsg(mutAdd, reqID, ack, idxs, args, nil, true)
 	if err := w.c.notify(method, msg); err != nil {
 		w.setErr(err)
 		return am.Canceled
@@ -77,92 +123,121 @@ func (w *Worker) Add1NS(state string, args am.A) am.Result {
 // It doesn't wait for the server.
 func (w *Worker) Log(msg string, args ...any) {
 	text := fmt.Sprintf(msg, args...)
-	if err := w.c.notify(mLog, &wireString{s: strings.ReplaceAll(text, "\n", " ")}); err != nil {
-		w.setErr(err)
-	}
+	_ = w.c.notify(mLog, &wireString{s: strings.ReplaceAll(text, "\n", " ")})
 }
 
-// mutation builds a mutation message; ok is false (and Err set) for unknown
-// states.
-func (w *Worker) mutation(typ byte, states am.S, args am.A, err error, ns bool) (any, rpc2.Method, bool) {
+// stateIndexes maps names to indexes; an unknown state is this call's error
+// (nothing is sent, the remote machine is not touched).
+func (w *Worker) stateIndexes(states am.S) ([]int, error) {
 	idxs := make([]int, len(states))
 	for i, s := range states {
 		idxs[i] = w.idx(s)
 		if idxs[i] < 0 {
-			w.unknownState(s)
-			return nil, 0, false
+			return nil, fmt.Errorf("%w: %s", am.ErrStateUnknown, s)
 		}
 	}
-	if w.disposed.Load() {
-		return nil, 0, false
-	}
-	reqID := w.c.reqID.Add(1)
+	return idxs, nil
+}
+
+// mutationMsg builds a mutation message in the binary form when every
+// argument has one, otherwise in gob.
+func mutationMsg(typ byte, reqID, ack uint64, idxs []int, args am.A, err error, ns bool) (any, rpc2.Method) {
 	if binaryArgs(args) {
-		m := &msgMutate{Type: typ, ReqID: reqID, States: idxs, Args: args, Err: err}
+		m := &msgMutate{Type: typ, ReqID: reqID, Ack: ack, States: idxs, Args: args, Err: err}
 		if ns {
-			return m, mMutateNS, true
+			return m, mMutateNS
 		}
-		return m, mMutate, true
+		return m, mMutate
 	}
-	m := &MsgMutateGob{Type: typ, ReqID: reqID, States: idxs, Args: args}
+	m := &MsgMutateGob{Type: typ, ReqID: reqID, Ack: ack, States: idxs, Args: args}
 	if err != nil {
 		m.HasErr, m.ErrMsg = true, err.Error()
 	}
 	if ns {
-		return m, mMutateNSGob, true
+		return m, mMutateNSGob
 	}
-	return m, mMutateGob, true
+	return m, mMutateGob
 }
 
-// mutate sends a mutation, retrying timeouts with the same request ID, and
-// applies the reply's clock diff.
-func (w *Worker) mutate(typ byte, states am.S, args am.A, err error) am.Result {
-	msg, method, ok := w.mutation(typ, states, args, err, false)
-	if !ok {
-		return am.Canceled
+// mutate sends one mutation and waits for its outcome; see Mutate.
+func (w *Worker) mutate(ctx context.Context, typ byte, states am.S, args am.A, merr error) (am.Result, error) {
+	if ctx == nil {
+		ctx = context.Background()
 	}
-	var resp respResult
-	var cerr error
-	// timedOut: an attempt's reply, and the clock diff it carried, was lost
-	timedOut := false
-	for try := 0; try <= w.c.opts.retries; try++ {
-		// the connection bounds the call; a ctx that never ends is the
-		// fast path (see Client.call)
-		cerr = w.c.call(context.Background(), method, msg, &resp)
-		if cerr == nil || !errors.Is(cerr, ErrNetworkTimeout) {
-			break
+	if w.disposed.Load() {
+		return am.Canceled, am.ErrDisposed
+	}
+	idxs, err := w.stateIndexes(states)
+	if err != nil {
+		return am.Canceled, err
+	}
+	if err := ctx.Err(); err != nil {
+		return am.Canceled, err
+	}
+	reqID, ack := w.c.pend.add()
+	defer w.c.pend.done(reqID)
+	for try := 0; ; try++ {
+		conn, link, err := w.c.liveLink()
+		if err != nil {
+			return am.Canceled, err
 		}
-		timedOut = true
-	}
-	if cerr != nil {
-		if timedOut {
-			w.markGap()
+		if try > 0 {
+			ack = w.c.pend.ack()
 		}
-		w.setErr(cerr)
-		return am.Canceled
+		msg, method := mutationMsg(typ, reqID, ack, idxs, args, merr, false)
+		var resp respResult
+		err = w.c.callOn(ctx, conn, method, msg, &resp)
+		if err == nil {
+			if resp.result == 0 {
+				return am.Canceled, fmt.Errorf("%w: mutation result 0", ErrInvalidResp)
+			}
+			w.waitVersion(ctx, resp.version, conn.Done())
+			return resp.result, outcomeErr(resp.code, resp.errMsg)
+		}
+		if ctx.Err() != nil {
+			return am.Canceled, ctx.Err()
+		}
+		if try >= w.c.opts.retries || !(errors.Is(err, ErrNetwork) || errors.Is(err, ErrNetworkTimeout)) {
+			return am.Canceled, err
+		}
+		// Send again with the same ID, on this connection after a timeout,
+		// or on the next one if it resumes this session: the server runs
+		// it at most once. A new session (the server restarted) can't know
+		// whether the first attempt ran, so don't guess.
+		if err := w.c.awaitLink(ctx, link); err != nil {
+			return am.Canceled, fmt.Errorf("%w (the mutation may or may not have run)", err)
+		}
 	}
-	if resp.result == 0 {
-		w.setErr(fmt.Errorf("%w: mutation result 0", ErrInvalidResp))
-		return am.Canceled
-	}
-	if err := w.applyReply(&resp.upd); err != nil {
-		w.setErr(err)
-	} else if timedOut {
-		// the retry's reply has no diff: the first attempt's carried it
-		_ = w.Resync(w.ctx)
-	}
-	if resp.errMsg != "" {
-		w.setErr(&RemoteError{Msg: resp.errMsg})
-	}
-	return resp.result
 }
 
-// argsWatch is a remote WhenArgs, resolved by the server's push.
+// outcomeErr turns a reply's outcome code into this call's error.
+func outcomeErr(code byte, msg string) error {
+	switch code {
+	case outOK:
+		return nil
+	case outCanceled:
+		return fmt.Errorf("%w: %s", am.ErrCanceled, msg)
+	case outHandlerTimeout:
+		return fmt.Errorf("%w: %s", am.ErrHandlerTimeout, msg)
+	case outQueueFull:
+		return fmt.Errorf("%w: %s", am.ErrQueueFull, msg)
+	case outDisposed:
+		return fmt.Errorf("%w: %s", am.ErrDisposed, msg)
+	case outInvalid:
+		return fmt.Errorf("%w: %s", ErrInvalidParams, msg)
+	}
+	return &RemoteError{Msg: msg}
+}
+
+// argsWatch is a remote WhenArgs, resolved by the server's update.
 type argsWatch struct {
 	ch    chan struct{}
 	stop  func() bool
-	local bool
 	done  bool
+	state int
+	args  am.A
+	// local waits (never resolved by the server) are kept here too
+	local bool
 }
 
 func (a *argsWatch) close() {
@@ -179,9 +254,10 @@ func (a *argsWatch) close() {
 // WhenArgs returns a channel closed once state is activated (its final
 // handler runs on the remote machine) with arguments that include args (==
 // compared). The server watches for it; the channel closes after the mirror
-// reflects that transition, or when ctx ends or the Worker is disposed. If
-// the server can't be asked, the channel stays open until ctx ends and Err
-// tells why.
+// reflects that transition, or when ctx ends or the Worker is disposed. The
+// watch survives reconnections: after a server restart it is registered
+// again. If the server can't be asked, the channel stays open until ctx
+// ends.
 func (w *Worker) WhenArgs(state string, args am.A, ctx context.Context) <-chan struct{} {
 	if w.disposed.Load() {
 		return closedCh
@@ -191,16 +267,16 @@ func (w *Worker) WhenArgs(state string, args am.A, ctx context.Context) <-chan s
 		w.setErr(fmt.Errorf("%w: %s", am.ErrStateUnknown, state))
 		return w.never(ctx)
 	}
-	w.mu.Lock()
-	w.watchSeq++
-	id := w.watchSeq
-	aw := &argsWatch{ch: make(chan struct{})}
-	w.watches[id] = aw
-	w.mu.Unlock()
-
 	if ctx == nil {
 		ctx = w.ctx
 	}
+	w.mu.Lock()
+	w.watchSeq++
+	id := w.watchSeq
+	aw := &argsWatch{ch: make(chan struct{}), state: i, args: args}
+	w.watches[id] = aw
+	w.mu.Unlock()
+
 	err := w.c.call(ctx, mWatchArgs, &MsgWatchArgs{ID: id, State: i, Args: args}, &Empty{})
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -225,13 +301,21 @@ func (w *Worker) WhenArgs(state string, args am.A, ctx context.Context) <-chan s
 	return aw.ch
 }
 
-// unknownState handles a mutation naming a state the machine doesn't have, as
-// the engine does: nothing of it is sent, Exception is added on the remote
-// machine with the error, and Err() wraps am.ErrStateUnknown.
-func (w *Worker) unknownState(state string) {
-	err := fmt.Errorf("%w: %s", am.ErrStateUnknown, state)
-	if !w.disposed.Load() {
-		w.mutate(mutAddErr, am.S{am.Exception}, nil, err)
+// rewatch registers the open WhenArgs watches again on a new session.
+func (w *Worker) rewatch(ctx context.Context, conn *rpc2.Conn) error {
+	w.mu.Lock()
+	msgs := make([]*MsgWatchArgs, 0, len(w.watches))
+	for id, aw := range w.watches {
+		if aw.local {
+			continue
+		}
+		msgs = append(msgs, &MsgWatchArgs{ID: id, State: aw.state, Args: aw.args})
 	}
-	w.setErr(err)
+	w.mu.Unlock()
+	for _, m := range msgs {
+		if err := w.c.callOn(ctx, conn, mWatchArgs, m, &Empty{}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

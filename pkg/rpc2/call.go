@@ -97,7 +97,9 @@ func (c *Conn) failPending(err error) {
 // remote handler's error as an *Error, ErrEncode/ErrTooLarge for arguments
 // that cannot be sent (nothing is sent then), ErrDecode for a reply that
 // cannot be decoded, ctx's error if ctx ends first (the call is forgotten at
-// once; a late reply is discarded), or the connection's end error. ctx
+// once, a late reply is discarded, and the peer is sent a cancel frame: it
+// drops the request if its handler has not started, or cancels the
+// handler's context), or the connection's end error. ctx
 // bounds every wait, including the wait for flow-control credit when the
 // peer's request window (see WithRequestWindow) is used up. Safe for
 // concurrent use.
@@ -130,6 +132,7 @@ func (c *Conn) Call(ctx context.Context, m Method, args, reply any) error {
 	case <-call.Done:
 	case <-ctx.Done():
 		if c.takePending(call.seq) != nil {
+			c.sendCancel(call.seq)
 			putCall(call)
 			return ctx.Err()
 		}
@@ -147,6 +150,7 @@ func (c *Conn) Call(ctx context.Context, m Method, args, reply any) error {
 // that may complete while nobody receives (rpc2 never blocks delivering; a
 // completion that does not fit is dropped). An unbuffered done makes Go
 // return a Call with an ErrInvalid Error that is never sent on done.
+// If ctx ends first, the peer is told, as for Call.
 // Go returns without waiting for the reply, but it may wait (bounded by ctx)
 // for flow-control credit when the peer's request window is used up, and for
 // room in the write buffer. Safe for concurrent use.
@@ -192,6 +196,7 @@ func (c *Conn) Go(ctx context.Context, m Method, args, reply any, done chan *Cal
 		seq := call.seq
 		stop := context.AfterFunc(ctx, func() {
 			if c.takePending(seq) != nil {
+				c.sendCancel(seq)
 				call.Error = ctx.Err()
 				call.complete()
 			}
@@ -224,9 +229,72 @@ func (c *Conn) Notify(ctx context.Context, m Method, args any) error {
 	if err := c.acquireCredit(ctx); err != nil {
 		return err
 	}
-	queued, err := c.sendFrame(ctx, kindNotify, 0, m, args, true)
+	queued, err := c.sendFrame(ctx, kindNotify, 0, m, args, sendWait)
 	if !queued {
 		c.addCredit(1)
 	}
 	return err
+}
+
+// Queue is Notify without the write: it appends the notification to the
+// connection's write buffer and returns, so that the message goes out in the
+// same write as the next frame. A handler that queues an update and then
+// returns its reply sends both in one write (one system call), the update
+// first.
+//
+// A queued frame is never left behind: called from a handler of this
+// connection (with the handler's ctx, or a context derived from it), the
+// frame is written at the latest when that handler returns, by its reply or,
+// for a notification handler, by a flush right after it; called from
+// anywhere else, it wakes the connection's writer goroutine, which writes it
+// soon (possibly together with frames sent meanwhile). Frames are written in
+// the order they were queued or sent.
+//
+// Queue returns ErrEncode/ErrTooLarge (nothing queued), ctx's error (while
+// waiting for flow-control credit or for room in the write buffer, as Notify
+// does), or the connection's end error. In an Inline handler, which runs on
+// the read loop, Queue never waits: where it would, it returns an error
+// wrapping ErrWouldBlock. A nil error means the message was
+// queued, not that it was written. Safe for concurrent use.
+func (c *Conn) Queue(ctx context.Context, m Method, args any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if m == 0 {
+		return errMethod0
+	}
+	mode := sendQueue
+	if h := handlerOf(ctx, c); h != nil {
+		mode = sendQueueHeld
+		if h.inline {
+			mode = sendQueueInline
+		}
+	}
+	if mode == sendQueueInline {
+		if !c.tryAcquireCredit() {
+			return fmt.Errorf("%w: Queue in an inline handler without flow-control credit", ErrWouldBlock)
+		}
+	} else if err := c.acquireCredit(ctx); err != nil {
+		return err
+	}
+	queued, err := c.sendFrame(ctx, kindNotify, 0, m, args, mode)
+	if !queued {
+		c.addCredit(1)
+	}
+	if queued && mode != sendQueue && handlerOf(ctx, c) == nil {
+		// The handler returned meanwhile (ctx was used from another
+		// goroutine); its flush may have missed this frame.
+		c.wake()
+	}
+	return err
+}
+
+// handlerOf returns the context of the handler of c that is running now, if
+// ctx is (or derives from) it, else nil.
+func handlerOf(ctx context.Context, c *Conn) *handlerCtx {
+	h, _ := ctx.Value(handlerCtxKey{}).(*handlerCtx)
+	if h == nil || h.c != c || !h.running.Load() {
+		return nil
+	}
+	return h
 }

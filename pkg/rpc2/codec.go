@@ -77,7 +77,7 @@ type streamDecoder interface {
 }
 
 func (g *gobCodec) decodeStream(s *streamBody, v any) error {
-	g.r.s, g.r.msgLeft = s, 0
+	g.r.s, g.r.msgLeft, g.r.spool, g.r.soff = s, 0, g.r.spool[:0], 0
 	defer func() { g.r.s = nil }()
 	return g.decode(v)
 }
@@ -165,13 +165,19 @@ type bodyReader struct {
 	off     int
 	s       *streamBody // stream mode when set
 	msgLeft int         // stream mode: bytes left of the current gob message
+	spool   []byte      // stream mode: a large gob message read ahead
+	soff    int         // bytes of spool already served
 }
+
+// spoolThreshold is the gob message size (count included) from which a
+// streamed message is read ahead into spool before gob sees its count.
+const spoolThreshold = 8 << 10
 
 func (r *bodyReader) reset(b []byte) { r.b, r.off = b, 0 }
 
 func (r *bodyReader) len() int {
 	if r.s != nil {
-		return r.s.left
+		return r.s.left + len(r.spool) - r.soff
 	}
 	return len(r.b) - r.off
 }
@@ -189,6 +195,17 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 }
 
 func (r *bodyReader) readStream(p []byte) (int, error) {
+	if r.soff < len(r.spool) {
+		n := copy(p, r.spool[r.soff:])
+		r.soff += n
+		if r.soff == len(r.spool) {
+			r.soff, r.spool = 0, r.spool[:0]
+			if cap(r.spool) > keepBufLimit {
+				r.spool = nil
+			}
+		}
+		return n, nil
+	}
 	if r.s.left == 0 {
 		return 0, io.EOF
 	}
@@ -200,6 +217,18 @@ func (r *bodyReader) readStream(p []byte) (int, error) {
 		n, w, err := gobCount(pre, r.s.left)
 		if err != nil {
 			return 0, err
+		}
+		if w+n > spoolThreshold {
+			// gob allocates a message's declared size before reading it:
+			// read a large message first (growing with what arrives), so
+			// that a peer that declares a large message and stalls costs
+			// only what it sent.
+			r.spool, err = readGrowing(r.s, r.spool[:0], w+n)
+			if err != nil {
+				r.spool = r.spool[:0]
+				return 0, err
+			}
+			return r.readStream(p)
 		}
 		r.msgLeft = w + n
 	}

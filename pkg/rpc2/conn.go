@@ -27,6 +27,7 @@ type Conn struct {
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
+	vctx   context.Context // context.WithoutCancel(ctx): values for handler contexts
 
 	fr *frameReader // owned by the read loop
 
@@ -40,6 +41,7 @@ type Conn struct {
 	kick     chan struct{} // wakes the writer goroutine
 	appended uint64        // bytes ever appended to wbuf
 	written  uint64        // bytes handed to nc.Write
+	queued   atomic.Bool   // wbuf holds frames of Queue that nobody is writing yet
 
 	// Pending outgoing calls, see call.go.
 	pmu     sync.Mutex
@@ -65,7 +67,16 @@ type Conn struct {
 	settingsSeen bool          // read loop only
 	draining     atomic.Bool   // server shutdown: refuse new requests
 	drainErr     error
-	wg           sync.WaitGroup // workers, ordered worker, context watcher
+	wg           sync.WaitGroup // workers, ordered worker, context watcher, timers
+
+	// Contexts of the requests read and not finished, by seq, so that a
+	// cancel frame finds them; see cancel.go.
+	amu     sync.Mutex
+	active  map[uint64]*handlerCtx
+	aclosed bool
+
+	// Keepalive, see keepalive.go.
+	reads atomic.Uint64 // transport reads that returned bytes
 
 	endOnce sync.Once
 	emu     sync.Mutex
@@ -114,6 +125,7 @@ func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr
 		done:    make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(base)
+	c.vctx = context.WithoutCancel(c.ctx)
 	if cfgErr == nil && nc == nil {
 		cfgErr = fmt.Errorf("%w: nil net.Conn", ErrInvalid)
 	}
@@ -125,7 +137,7 @@ func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr
 	}
 	c.codec = cfg.newCodec()
 	c.sdec, _ = c.codec.(streamDecoder)
-	c.fr = newFrameReader(nc, cfg.maxMessage)
+	c.fr = newFrameReader(countReader{nc, &c.reads}, cfg.maxMessage)
 	c.sem = make(chan struct{}, cfg.maxConcurrency)
 	c.queue = make(chan *request, cfg.window)
 	c.handoff = make(chan *request)
@@ -133,12 +145,15 @@ func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr
 		close(c.ready)
 	}
 	c.kick = make(chan struct{}, 1)
-	c.wg.Add(2)
+	// The settings frame is the first frame on the wire: queued before any
+	// other sender can run, written by the writer goroutine (NewConn must
+	// not block on a write).
+	c.sendControl(kindSettings, uint64(cfg.window), false)
+	c.wg.Add(1)
 	go c.writer()
-	go c.sendSettings()
-	if cfg.callTimeout > 0 {
+	if cfg.callTimeout > 0 || cfg.keepalive > 0 {
 		c.wg.Add(1)
-		go c.sweep()
+		go c.timers()
 	}
 	if base.Done() != nil {
 		c.wg.Add(1)
@@ -212,6 +227,12 @@ func (c *Conn) readFrames() error {
 			c.addCredit(int64(f.seq))
 		case kindCredit:
 			c.addCredit(int64(f.seq))
+		case kindCancel:
+			c.handleCancel(f.seq)
+		case kindPing:
+			c.sendControl(kindPong, f.seq, true)
+		case kindPong:
+			// Only proof of life, which every read is.
 		}
 		if err != nil {
 			return err
@@ -228,9 +249,10 @@ func (c *Conn) handleRequest(f frame) error {
 	}
 	h := c.reg.lookup(f.method)
 	var (
-		args any
-		code Code
-		msg  string
+		hc          *handlerCtx
+		args, reply any
+		code        Code
+		msg         string
 	)
 	switch {
 	case h == nil:
@@ -238,7 +260,8 @@ func (c *Conn) handleRequest(f frame) error {
 	case c.draining.Load():
 		code, msg = CodeUnavailable, "shutting down"
 	default:
-		args = h.newArgs()
+		hc, args, reply = h.newCall()
+		hc.c, hc.inline = c, h.inline
 	}
 	if err, fatal := c.decodeBody(f, args); err != nil {
 		if fatal {
@@ -248,15 +271,25 @@ func (c *Conn) handleRequest(f frame) error {
 			code, msg = CodeBadRequest, fmt.Sprintf("%s: %v", h.name, err)
 		}
 	}
+	if code == 0 && h.inline && f.kind == kindRequest {
+		code, msg = CodeBadRequest, fmt.Sprintf("%s: an inline method takes notifications only", h.name)
+	}
 	if f.kind == kindNotify && code != 0 {
 		c.log.Debug("rpc2: notification dropped", "method", f.method, "code", code, "reason", msg)
+	}
+	if code == 0 && h.inline {
+		c.serveInline(h, hc, args, reply)
+		return nil
 	}
 	r := requestPool.Get().(*request)
 	r.seq = f.seq
 	if code != 0 {
 		r.code, r.msg = code, msg
 	} else {
-		r.h, r.args = h, args
+		r.h, r.ctx, r.args, r.reply = h, hc, args, reply
+		if f.seq != 0 {
+			c.trackRequest(f.seq, hc)
+		}
 	}
 	c.dispatch(r)
 	return nil
@@ -340,6 +373,7 @@ func (c *Conn) fail(err error) {
 		}
 		c.wmu.Unlock()
 		c.cancel()
+		c.cancelActive()
 		if c.nc != nil {
 			_ = c.nc.Close()
 		}
@@ -385,7 +419,7 @@ func (c *Conn) Err() error {
 }
 
 // Context returns a context that is canceled when the connection ends.
-// Handlers receive it (or a context derived from it).
+// Handlers receive a context derived from it (see HandleFunc).
 func (c *Conn) Context() context.Context { return c.ctx }
 
 // SetValue stores val under key in the connection's value map (for example a

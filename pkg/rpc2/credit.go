@@ -9,13 +9,6 @@ import "context"
 // return the credits of finished notifications. The receiver therefore never
 // holds more than its window, and its read loop never waits for handlers.
 
-// sendSettings announces our window. It runs on its own goroutine because
-// NewConn must not block on a write.
-func (c *Conn) sendSettings() {
-	defer c.wg.Done()
-	_ = c.send(c.ctx, kindSettings, uint64(c.cfg.window), 0, nil, false)
-}
-
 // acquireCredit takes one credit, waiting for the peer to return one if
 // needed.
 func (c *Conn) acquireCredit(ctx context.Context) error {
@@ -40,6 +33,17 @@ func (c *Conn) acquireCredit(ctx context.Context) error {
 	return nil
 }
 
+// tryAcquireCredit takes one credit if there is one, without waiting.
+func (c *Conn) tryAcquireCredit() bool {
+	c.cmu.Lock()
+	defer c.cmu.Unlock()
+	if c.credits <= 0 {
+		return false
+	}
+	c.credits--
+	return true
+}
+
 // addCredit returns n credits (from the peer, or locally for a request that
 // was not sent) and wakes the waiters.
 func (c *Conn) addCredit(n int64) {
@@ -55,15 +59,20 @@ func (c *Conn) addCredit(n int64) {
 // finishRequest accounts for a request or notification whose handler has
 // finished, before its reply is sent (so the peer's next request, sent when
 // it sees the reply, finds room). For a notification it returns the credit
-// now or batched. It reports whether the connection is draining and this was
-// the last request in flight.
-func (c *Conn) finishRequest(notify bool) (last bool) {
+// now or batched (from the read loop, for an inline handler, without
+// writing). It reports whether the connection is draining and this was the
+// last request in flight.
+func (c *Conn) finishRequest(notify, readLoop bool) (last bool) {
 	n := c.inflight.Add(-1)
 	if notify {
 		batch := int64(max(1, c.cfg.window/8))
 		if f := c.freed.Add(1); f >= batch || n == 0 {
 			if f = c.freed.Swap(0); f > 0 {
-				_ = c.send(c.ctx, kindCredit, uint64(f), 0, nil, false)
+				if readLoop {
+					c.sendControl(kindCredit, uint64(f), false)
+				} else {
+					_ = c.send(c.ctx, kindCredit, uint64(f), 0, nil, false)
+				}
 			}
 		}
 	}

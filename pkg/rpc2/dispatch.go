@@ -1,6 +1,7 @@
 package rpc2
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -10,11 +11,13 @@ import (
 // request is a received request or notification (seq 0) waiting to be
 // served: either a handler with decoded arguments, or an error to reply.
 type request struct {
-	h    *handler
-	seq  uint64
-	args any
-	code Code // non-zero: reply with this error instead of calling a handler
-	msg  string
+	h     *handler
+	seq   uint64
+	ctx   *handlerCtx
+	args  any
+	reply any
+	code  Code // non-zero: reply with this error instead of calling a handler
+	msg   string
 }
 
 var requestPool = sync.Pool{New: func() any { return new(request) }}
@@ -94,28 +97,43 @@ func (c *Conn) waitReady() {
 	}
 }
 
+// errCanceledByPeer is the message of the error that answers a request
+// canceled by its caller before its handler started.
+const errCanceledByPeer = "canceled by the caller before it started"
+
 // serve runs one request and sends its reply; for a notification it only
-// returns the credit.
+// returns the credit. A request canceled by the peer before it started is
+// answered with a CodeCanceled error instead of running.
 func (c *Conn) serve(r *request) {
-	seq, code, msg, h := r.seq, r.code, r.msg, r.h
-	var reply any
-	var err error
-	if code == 0 && c.ctx.Err() == nil {
-		reply = h.newReply()
-		err = c.invoke(h, r.args, reply)
-	}
+	seq, code, msg, h, hc, args, reply := r.seq, r.code, r.msg, r.h, r.ctx, r.args, r.reply
 	*r = request{}
 	requestPool.Put(r)
+	var err error
+	if code == 0 && c.ctx.Err() == nil {
+		if seq != 0 && hc.canceled() {
+			code, msg = CodeCanceled, errCanceledByPeer
+		} else {
+			hc.running.Store(true)
+			err = c.invoke(h, hc, args, reply)
+			hc.running.Store(false)
+		}
+	}
+	if seq != 0 && hc != nil {
+		c.untrackRequest(seq, hc)
+	}
 	if seq == 0 {
+		if c.queued.Load() {
+			c.flushQueued()
+		}
 		if err != nil {
 			c.log.Debug("rpc2: notification handler failed", "method", h.name, "err", err)
 		}
-		if c.finishRequest(true) {
+		if c.finishRequest(true, false) {
 			c.fail(c.drainErr)
 		}
 		return
 	}
-	last := c.finishRequest(false)
+	last := c.finishRequest(false, false)
 	switch {
 	case c.ctx.Err() != nil:
 	case code != 0:
@@ -137,15 +155,48 @@ func (c *Conn) serve(r *request) {
 	}
 }
 
+// serveInline runs a notification of an Inline method on the read loop.
+func (c *Conn) serveInline(h *handler, hc *handlerCtx, args, reply any) {
+	c.waitReady()
+	if c.ctx.Err() == nil {
+		hc.running.Store(true)
+		err := c.invoke(h, hc, args, reply)
+		hc.running.Store(false)
+		if err != nil {
+			c.log.Debug("rpc2: notification handler failed", "method", h.name, "err", err)
+		}
+	}
+	if c.queued.Load() {
+		c.wake() // the read loop must not write
+	}
+	if c.finishRequest(true, true) {
+		c.fail(c.drainErr)
+	}
+}
+
+// flushQueued writes what Queue left in the buffer, unless a writer is
+// already at it.
+func (c *Conn) flushQueued() {
+	c.wmu.Lock()
+	var werr error
+	if !c.flushing && len(c.wbuf) > 0 && c.werr == nil {
+		werr = c.flushLocked()
+	}
+	c.wmu.Unlock()
+	if werr != nil {
+		c.fail(werr)
+	}
+}
+
 // invoke calls the handler, turning a panic into a CodeInternal error.
-func (c *Conn) invoke(h *handler, args, reply any) (err error) {
+func (c *Conn) invoke(h *handler, ctx context.Context, args, reply any) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("rpc2: handler panicked", "method", h.name, "panic", p, "stack", string(debug.Stack()))
 			err = &Error{Code: CodeInternal, Message: fmt.Sprintf("%s: handler panicked: %v", h.name, p)}
 		}
 	}()
-	return h.call(c.ctx, c, args, reply)
+	return h.call(ctx, c, args, reply)
 }
 
 // drain refuses new requests (CodeUnavailable) and ends the connection with

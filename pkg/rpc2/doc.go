@@ -8,8 +8,18 @@
 // Conn, so a handler may call the peer back, also synchronously, without
 // deadlock: replies are read by the connection's read loop, which never runs
 // handlers itself. Outgoing traffic is [Conn.Call] (wait for the reply),
-// [Conn.Go] (asynchronous) and [Conn.Notify] (one way). Every blocking call
-// takes a context.Context first; a canceled call is forgotten at once.
+// [Conn.Go] (asynchronous), [Conn.Notify] (one way) and [Conn.Queue] (one
+// way, sent with the next write). Every blocking call takes a
+// context.Context first; a canceled call is forgotten at once and the peer is
+// told (a cancel frame): it drops the request if its handler has not started,
+// or cancels the handler's context.
+//
+// # Liveness
+//
+// Each end pings a peer it has heard nothing from for the keepalive interval
+// ([WithKeepalive], 10 s by default) and ends the connection with
+// [ErrKeepalive] after twice that, so a peer that vanished without closing
+// the transport is noticed.
 //
 // A [Server] serves one Registry on many connections, with connect and
 // disconnect hooks and a graceful [Server.Shutdown].
@@ -28,14 +38,18 @@
 //
 // What a remote handler returns arrives as an [*Error] with a [Code] and a
 // message (use errors.As). Local conditions are sentinels: [ErrClosed],
-// [ErrConnLost] (wrapping the cause), [ErrTooLarge], [ErrEncode], [ErrDecode],
-// [ErrProtocol], [ErrServerClosed], [ErrInvalid].
+// [ErrConnLost] (wrapping the cause), [ErrKeepalive], [ErrTooLarge],
+// [ErrEncode], [ErrDecode], [ErrProtocol], [ErrServerClosed], [ErrInvalid],
+// [ErrWouldBlock].
 //
 // # Concurrency and bounds
 //
 // Non-ordered handlers run on up to [WithMaxConcurrency] goroutines per
 // connection; further requests wait for a slot. Handlers registered with
 // [Ordered] run one at a time, in arrival order, on a per-connection worker.
+// Notification handlers registered with [Inline] run on the read loop, in
+// exact wire order with everything else the peer sends (cheap, non-blocking
+// handlers only).
 // Flow control is by credit: each end announces a request window
 // ([WithRequestWindow]) and the other end's Call, Go and Notify wait while it
 // is used up, so the read loop never blocks on handlers and always reads
@@ -44,7 +58,8 @@
 // go out in one write, made by the sender that found the connection idle (or,
 // for senders whose context can end, by the connection's writer goroutine,
 // so that a stalled peer cannot hold them past their deadline). The write
-// buffer is bounded; senders wait for room. A handler panic becomes
+// buffer is bounded; senders wait for room. Read buffers grow with the bytes
+// that arrive, never with a size the peer declares. A handler panic becomes
 // a [CodeInternal] error reply; a hostile peer can make its connection end
 // with an error, never the process panic.
 package rpc2

@@ -22,6 +22,9 @@ import (
 //	reset    (nothing)
 //	settings window:uvarint(>0) [ignored extension bytes]
 //	credit   n:uvarint(>0)
+//	cancel   seq:uvarint(>0)
+//	ping     opaque:uvarint
+//	pong     opaque:uvarint (the ping's)
 type kind byte
 
 const (
@@ -32,6 +35,9 @@ const (
 	kindReset    kind = 5
 	kindSettings kind = 6
 	kindCredit   kind = 7
+	kindCancel   kind = 8
+	kindPing     kind = 9
+	kindPong     kind = 10
 
 	kindMask = 0x0f
 	// flagRaw marks a body that is the raw bytes of an
@@ -49,7 +55,7 @@ const (
 type frame struct {
 	kind   kind
 	raw    bool
-	seq    uint64 // also the value of settings and credit frames
+	seq    uint64 // also the value of settings, credit, ping and pong frames
 	method uint64
 	code   uint64
 	body   []byte
@@ -107,6 +113,14 @@ func parseFrame(p []byte) (frame, error) {
 		if f.seq, p, ok = uvarint(p); !ok || f.seq == 0 || f.seq > maxWindow || len(p) != 0 || f.raw {
 			return f, fmt.Errorf("%w: malformed credit frame", ErrProtocol)
 		}
+	case kindCancel:
+		if f.seq, p, ok = uvarint(p); !ok || f.seq == 0 || len(p) != 0 || f.raw {
+			return f, fmt.Errorf("%w: malformed cancel frame", ErrProtocol)
+		}
+	case kindPing, kindPong:
+		if f.seq, p, ok = uvarint(p); !ok || len(p) != 0 || f.raw {
+			return f, fmt.Errorf("%w: malformed ping or pong frame", ErrProtocol)
+		}
 	default:
 		return f, fmt.Errorf("%w: unknown frame kind %d", ErrProtocol, f.kind)
 	}
@@ -131,7 +145,7 @@ func appendHeader(b []byte, k kind, seq uint64, m Method) []byte {
 		b = binary.AppendUvarint(b, uint64(m))
 	case kindNotify:
 		b = binary.AppendUvarint(b, uint64(m))
-	case kindReply, kindError, kindSettings, kindCredit:
+	case kindReply, kindError, kindSettings, kindCredit, kindCancel, kindPing, kindPong:
 		b = binary.AppendUvarint(b, seq)
 	}
 	return b
@@ -249,17 +263,40 @@ func (fr *frameReader) payload(size int) ([]byte, error) {
 		fr.n = size
 		return p, nil
 	}
-	if cap(fr.buf) < size {
-		fr.buf = make([]byte, size)
-	}
-	p := fr.buf[:size]
-	if _, err := io.ReadFull(fr.br, p); err != nil {
-		return nil, unexpected(err)
-	}
-	if cap(fr.buf) > keepBufLimit {
+	p, err := readGrowing(fr.br, fr.buf[:0], size)
+	fr.buf = p[:0]
+	if cap(p) > keepBufLimit {
 		fr.buf = nil
 	}
+	if err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// growStart is the first allocation for a frame that does not fit the read
+// buffer.
+const growStart = 16 << 10
+
+// readGrowing reads size bytes, appending to buf, and returns the grown
+// slice. A declared size never chooses an allocation: buf grows (doubling,
+// up to size) only once the bytes already allocated for have arrived, so a
+// peer that declares a large frame and stalls costs at most twice what it
+// sent (at least growStart), not what it declared.
+func readGrowing(r io.Reader, buf []byte, size int) ([]byte, error) {
+	for len(buf) < size {
+		if len(buf) == cap(buf) {
+			nb := make([]byte, len(buf), min(size, max(growStart, 2*len(buf))))
+			copy(nb, buf)
+			buf = nb
+		}
+		k, err := io.ReadFull(r, buf[len(buf):min(cap(buf), size)])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			return buf, unexpected(err)
+		}
+	}
+	return buf, nil
 }
 
 // streamHeaderPeek is how much of a large frame is peeked to parse its

@@ -8,7 +8,9 @@ import (
 )
 
 // FuzzDecode feeds arbitrary bytes to a Conn as the peer's stream, with
-// calls pending and handlers of each dispatch kind registered. Whatever the
+// calls pending and handlers of each dispatch kind (concurrent, Ordered,
+// Inline) registered. The seeds cover every frame kind, cancel, ping and pong
+// included; testdata/fuzz/FuzzDecode holds more. Whatever the
 // input, the Conn must not panic, must end with an error once the stream
 // ends, and must complete every pending call.
 func FuzzDecode(f *testing.F) {
@@ -20,6 +22,14 @@ func FuzzDecode(f *testing.F) {
 		r.C = int(a.V)
 		return nil
 	}, Ordered()); err != nil {
+		f.Fatal(err)
+	}
+	if err := HandleFunc(reg, 21, "inline", func(ctx context.Context, c *Conn, a *binMsg, _ *struct{}) error {
+		if a.V%2 == 1 {
+			return c.Queue(ctx, mAdd, &Args{1, 2}) // never waits on the read loop
+		}
+		return nil
+	}, Inline()); err != nil {
 		f.Fatal(err)
 	}
 	// Small read buffers make most frames take the large-frame paths
@@ -74,6 +84,13 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		testFrame{kind: kindRequest, seq: 5, method: 99, body: &Args{5, 6}},
 		testFrame{kind: kindRequest, seq: 6, method: mPanic, body: &Args{}},
 		testFrame{kind: kindCredit, seq: 3},
+		testFrame{kind: kindRequest, seq: 7, method: mSlow, body: &Args{}},
+		testFrame{kind: kindCancel, seq: 7},
+		testFrame{kind: kindCancel, seq: 1000},
+		testFrame{kind: kindPing, seq: 42},
+		testFrame{kind: kindPong, seq: 1},
+		testFrame{kind: kindNotify, method: 21, body: rawBody{1}},
+		testFrame{kind: kindRequest, seq: 8, method: 21, body: rawBody{2}},
 	)
 	mismatch := buildFrames(t,
 		testFrame{kind: kindRequest, seq: 1, method: mAdd, body: "not args"},
@@ -92,5 +109,11 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		{2, byte(kindCredit), 0},
 		{3, byte(kindRequest), 1, 1},
 		{5, byte(kindRequest) | flagRaw, 1, 1, 0x80, 0x80},
+		{2, byte(kindCancel), 0},
+		{3, byte(kindCancel), 1, 0},
+		{1, byte(kindPing)},
+		{3, byte(kindPong), 0x80, 0x80},
+		{2, byte(kindPing) | flagRaw, 1},
+		{1, 11},
 	}
 }

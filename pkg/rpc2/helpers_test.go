@@ -190,7 +190,7 @@ func buildFrames(t testing.TB, frames ...testFrame) []byte {
 			cd.ResetEncoder()
 			b = append(b, 1, byte(kindReset))
 			continue
-		case kindSettings, kindCredit:
+		case kindSettings, kindCredit, kindCancel, kindPing, kindPong:
 			b = append(b, byte(1+uvarintLen(f.seq)), byte(f.kind))
 			b = binary.AppendUvarint(b, f.seq)
 			continue

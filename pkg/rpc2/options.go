@@ -45,6 +45,7 @@ type config struct {
 	onConnect      func(*Conn)
 	onDisconnect   func(*Conn, error)
 	callTimeout    time.Duration
+	keepalive      time.Duration
 }
 
 func newConfig(opts []Option) (*config, error) {
@@ -54,6 +55,7 @@ func newConfig(opts []Option) (*config, error) {
 		window:         DefaultRequestWindow,
 		newCodec:       NewGobCodec,
 		log:            slog.New(slog.DiscardHandler),
+		keepalive:      DefaultKeepalive,
 	}
 	for _, o := range opts {
 		if o.apply == nil {
@@ -125,6 +127,25 @@ func WithCallTimeout(d time.Duration) Option {
 			return fmt.Errorf("%w: WithCallTimeout(%s): negative", ErrInvalid, d)
 		}
 		c.callTimeout = d
+		return nil
+	}}
+}
+
+// WithKeepalive sets the keepalive interval d (default 10 s; 0 disables
+// keepalive). An end that has read nothing from the peer for d sends a ping,
+// which the peer answers at once from its read loop; an end that has read
+// nothing at all (no frame, no byte) for 2×d ends the connection with an
+// error wrapping ErrConnLost and ErrKeepalive. So a peer that vanished
+// without closing the transport (a crashed host, a dropped route) is noticed
+// within about 2×d, and an idle but healthy connection stays up. The check
+// runs on the connection's one timer goroutine, every d/4. Each end applies
+// its own interval; d must be 0 or at least 1 ms.
+func WithKeepalive(d time.Duration) Option {
+	return Option{func(c *config) error {
+		if d < 0 || (d > 0 && d < time.Millisecond) {
+			return fmt.Errorf("%w: WithKeepalive(%s): want 0 (off) or at least 1ms", ErrInvalid, d)
+		}
+		c.keepalive = d
 		return nil
 	}}
 }

@@ -25,14 +25,43 @@ func Ordered() HandlerOption {
 	return HandlerOption{func(h *handler) { h.ordered = true }}
 }
 
+// Inline makes notifications of the method run on the connection's read
+// loop itself, in arrival order, before the next frame is read. It is for
+// cheap handlers that must see messages in exactly wire order relative to
+// everything else the peer sends, e.g. applying ordered updates: a reply (or
+// any frame) that the peer wrote after notification N is processed only after
+// N's inline handler has returned, so a caller that receives that reply knows
+// N has been applied.
+//
+// An inline handler must not block and must not wait for the peer (no Call,
+// no Notify that may wait for credit): while it runs, the connection reads
+// nothing, not even replies. Queue is fine (it waits only when the peer's
+// window or the write buffer is full; use a context that can end). On a
+// Server connection, an inline notification that arrives while the
+// OnConnect hook runs waits for the hook to return. A request (not a
+// notification) for an Inline method is answered with a CodeBadRequest error
+// and not run. Inline takes precedence over Ordered.
+func Inline() HandlerOption {
+	return HandlerOption{func(h *handler) { h.inline = true }}
+}
+
 // handler is one registered method.
 type handler struct {
-	method   Method
-	name     string
-	ordered  bool
-	newArgs  func() any
-	newReply func() any
-	call     func(ctx context.Context, c *Conn, args, reply any) error
+	method  Method
+	name    string
+	ordered bool
+	inline  bool
+	// newCall allocates, for one request, the handler's context and new
+	// argument and reply values (for HandleFunc in one allocation).
+	newCall func() (*handlerCtx, any, any)
+	call    func(ctx context.Context, c *Conn, args, reply any) error
+}
+
+// callBox holds everything one request of a HandleFunc handler allocates.
+type callBox[A, R any] struct {
+	ctx   handlerCtx
+	args  A
+	reply R
 }
 
 // Registry maps methods to handlers. It is safe for concurrent use and may be
@@ -95,10 +124,12 @@ func (r *Registry) add(h *handler, opts []HandlerOption) error {
 
 // HandleFunc registers fn for method m on r without reflection; it is what
 // performance-sensitive callers use. fn receives the connection's context
-// (canceled when the connection ends) and the Conn, on which it may call the
-// peer back. For each request the connection
-// allocates a new A, decodes the arguments into it, allocates a new R and,
-// if fn returns nil, sends *R back. A and R must be types the codec can
+// and the Conn, on which it may call the peer back. For a request, ctx is
+// canceled when the caller gives up (its context ends: the peer sends a
+// cancel frame), when the connection ends, or when fn returns; for a
+// notification it is canceled when the connection ends. For each request the
+// connection allocates a new A, decodes the arguments into it, allocates a
+// new R and, if fn returns nil, sends *R back. A and R must be types the codec can
 // handle (or implement encoding.BinaryMarshaler/BinaryUnmarshaler on their
 // pointers). It returns an error wrapping ErrInvalid for method 0, a nil fn
 // or a method already registered. Safe for concurrent use.
@@ -109,10 +140,12 @@ func HandleFunc[A, R any](r *Registry, m Method, name string,
 		return fmt.Errorf("%w: nil handler for method %d (%q)", ErrInvalid, m, name)
 	}
 	return r.add(&handler{
-		method:   m,
-		name:     name,
-		newArgs:  func() any { return new(A) },
-		newReply: func() any { return new(R) },
+		method: m,
+		name:   name,
+		newCall: func() (*handlerCtx, any, any) {
+			b := new(callBox[A, R])
+			return &b.ctx, &b.args, &b.reply
+		},
 		call: func(ctx context.Context, c *Conn, args, reply any) error {
 			return fn(ctx, c, args.(*A), reply.(*R))
 		},
@@ -129,7 +162,7 @@ var (
 //
 //	func(ctx context.Context, c *Conn, args *A, reply *R) error
 //
-// for some types A and R. A wrong shape, method 0, a nil fn or a method
+// for some types A and R; ctx is as described for HandleFunc. A wrong shape, method 0, a nil fn or a method
 // already registered gives an error wrapping ErrInvalid (Handle never
 // panics). HandleFunc does the same without reflection on each call. Safe for
 // concurrent use.
@@ -148,10 +181,11 @@ func (r *Registry) Handle(m Method, name string, fn any, opts ...HandlerOption) 
 	}
 	at, rt := t.In(2).Elem(), t.In(3).Elem()
 	return r.add(&handler{
-		method:   m,
-		name:     name,
-		newArgs:  func() any { return reflect.New(at).Interface() },
-		newReply: func() any { return reflect.New(rt).Interface() },
+		method: m,
+		name:   name,
+		newCall: func() (*handlerCtx, any, any) {
+			return new(handlerCtx), reflect.New(at).Interface(), reflect.New(rt).Interface()
+		},
 		call: func(ctx context.Context, c *Conn, args, reply any) error {
 			out := v.Call([]reflect.Value{reflect.ValueOf(&ctx).Elem(), reflect.ValueOf(c),
 				reflect.ValueOf(args), reflect.ValueOf(reply)})

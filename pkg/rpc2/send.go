@@ -33,15 +33,34 @@ type errBody struct {
 // is kept and, if the codec was used, a reset frame tells the peer to start a
 // fresh decoder, as the encoder is reset too.
 func (c *Conn) send(ctx context.Context, k kind, seq uint64, m Method, body any, wait bool) error {
-	_, err := c.sendFrame(ctx, k, seq, m, body, wait)
+	mode := sendAsync
+	if wait {
+		mode = sendWait
+	}
+	_, err := c.sendFrame(ctx, k, seq, m, body, mode)
 	return err
 }
 
+// sendMode says how far sendFrame takes a frame.
+type sendMode uint8
+
+const (
+	sendAsync       sendMode = iota // make sure it is written, do not wait for it
+	sendWait                        // return once it is handed to the transport
+	sendQueue                       // leave it for the next write; wake the writer (see Queue)
+	sendQueueHeld                   // leave it for the next write, due when the running handler returns
+	sendQueueInline                 // as sendQueueHeld, from the read loop: never wait
+)
+
 // sendFrame is send that also reports whether the frame was queued (and so
 // will reach the peer unless the connection fails).
-func (c *Conn) sendFrame(ctx context.Context, k kind, seq uint64, m Method, body any, wait bool) (queued bool, _ error) {
+func (c *Conn) sendFrame(ctx context.Context, k kind, seq uint64, m Method, body any, mode sendMode) (queued bool, _ error) {
 	c.wmu.Lock()
 	for c.werr == nil && len(c.wbuf) >= writeBufLimit {
+		if mode == sendQueueInline {
+			c.wmu.Unlock()
+			return false, fmt.Errorf("%w: Queue in an inline handler with a full write buffer", ErrWouldBlock)
+		}
 		if err := c.waitWriteLocked(ctx); err != nil {
 			return false, err
 		}
@@ -81,15 +100,16 @@ func (c *Conn) sendFrame(ctx context.Context, k kind, seq uint64, m Method, body
 	var werr error
 	switch {
 	case c.flushing:
+	case mode == sendQueueHeld, mode == sendQueueInline:
+		c.queued.Store(true)
+	case mode == sendQueue:
+		c.wake()
 	case ctx.Done() == nil || ctx == c.ctx:
 		werr = c.flushLocked()
 	default:
-		select {
-		case c.kick <- struct{}{}:
-		default: // already kicked
-		}
+		c.wake()
 	}
-	if wait {
+	if mode == sendWait {
 		for c.written < end && c.werr == nil {
 			if err := c.waitWriteLocked(ctx); err != nil {
 				return true, err
@@ -104,6 +124,37 @@ func (c *Conn) sendFrame(ctx context.Context, k kind, seq uint64, m Method, body
 		c.fail(werr)
 	}
 	return true, err
+}
+
+// wake wakes the writer goroutine.
+func (c *Conn) wake() {
+	select {
+	case c.kick <- struct{}{}:
+	default: // already kicked
+	}
+}
+
+// sendControl queues a small control frame (kind and one uvarint) without
+// ever waiting: for frames sent from the read loop or the timer goroutine,
+// and for cancel frames, which must not block the caller. The writer
+// goroutine writes it (or the current writer, along with its buffer). An
+// optional frame (a pong, a ping) is dropped when the write buffer is full:
+// the peer is not reading then, so it would not see it anyway, and a peer
+// that floods pings cannot grow the buffer. Other control frames are bounded
+// by the flow-control window.
+func (c *Conn) sendControl(k kind, v uint64, optional bool) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil || (optional && len(c.wbuf) >= writeBufLimit) {
+		return
+	}
+	n := len(c.wbuf)
+	c.wbuf = append(c.wbuf, byte(1+uvarintLen(v)), byte(k))
+	c.wbuf = binary.AppendUvarint(c.wbuf, v)
+	c.appended += uint64(len(c.wbuf) - n)
+	if !c.flushing {
+		c.wake()
+	}
 }
 
 // writer writes on behalf of senders that must not block in a write.
@@ -144,6 +195,7 @@ func (c *Conn) flushLocked() error {
 	for len(c.wbuf) > 0 && c.werr == nil {
 		buf := c.wbuf
 		c.wbuf, c.wspare = c.wspare[:0], nil
+		c.queued.Store(false)
 		c.wmu.Unlock()
 		_, err := c.nc.Write(buf)
 		c.wmu.Lock()
