@@ -121,7 +121,7 @@ func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A
 			return m.outcome(root)
 		}
 		// written before the send
-		return res, root.err
+		return res, root.err()
 	case <-ctx.Done():
 		m.qmu.Lock()
 		// a mutation still queued is dropped: it never runs
