@@ -159,3 +159,29 @@ func ExampleMachine_AddErr() {
 	// dial timeout
 	// false false
 }
+
+// A mirror of a remote machine keeps a Model and feeds it the clock diffs
+// it receives; reads and waits are then answered locally.
+func ExampleNewModel() {
+	s := am.Struct{"Ready": {}, "Busy": {Multi: true}}
+	names := am.S{"Busy", "Ready", am.Exception}
+	md, w, err := am.NewModel(context.Background(), s, names)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer w.Close()
+
+	// the handshake's full clock
+	_ = w.SetTime(am.Time{0, 1, 0})
+	busy := md.When1("Busy", nil)
+
+	// one diff: Busy activated, then deactivated, before the next update
+	w.Apply([]am.TickDelta{{Index: md.Index("Busy"), Delta: 2}})
+	<-busy
+	fmt.Println(md.StringAll())
+	fmt.Println(md.Is1("Busy"), md.Tick("Busy"))
+	// Output:
+	// (Ready:1)[Busy:2 Exception:0]
+	// false 2
+}

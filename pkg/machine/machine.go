@@ -58,11 +58,15 @@ type Machine struct {
 	drainID     uint64
 	drainDigits int
 
+	// active lists the active states in the order of the last targets,
+	// guarded by model.mu; kept apart from qmu, which every caller takes,
+	// as the drainer rewrites it on every transition
+	active []int
+	err    atomic.Pointer[errBox]
+
 	// model holds the schema, the ticks (behind a seqlock, for lock-free
 	// readers) and the waiters; its mu also guards active
 	model
-	active []int
-	err    atomic.Pointer[errBox]
 
 	// queue
 	qmu       sync.Mutex

@@ -54,10 +54,10 @@ var ErrQueueFull = errors.New("queue full")
 // at once: waiting there would wait for itself. A handler of another
 // machine waits like any caller. If ctx ends first it returns Canceled and
 // an error wrapping ctx.Err() (and ErrDropped when the item was still
-// queued: it never runs). An unknown state gives Canceled and an error wrapping ErrStateUnknown (recorded like any
-// mutation's), a disposed machine Canceled and ErrDisposed, a full queue
-// Canceled and ErrQueueFull, MutationEval Canceled and ErrInvalidArgs. Safe
-// to call concurrently.
+// queued: it never runs). An unknown state gives Canceled and an error
+// wrapping ErrStateUnknown (recorded like any mutation's), a disposed
+// machine Canceled and ErrDisposed, a full queue Canceled and ErrQueueFull,
+// MutationEval Canceled and ErrInvalidArgs. Safe to call concurrently.
 func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A) (Result, error) {
 	if m.Disposed.Load() {
 		return Canceled, ErrDisposed
@@ -121,7 +121,7 @@ func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A
 			return m.outcome(root)
 		}
 		// written before the send
-		return res, root.err
+		return res, root.err()
 	case <-ctx.Done():
 		m.qmu.Lock()
 		// a mutation still queued is dropped: it never runs

@@ -10,12 +10,14 @@ type rootState struct {
 	id uint64
 	// pending counts the root's items not yet completed.
 	pending int32
-	// res and err are the own item's outcome (res is a Result).
-	res int32
-	err error
+	// res and fail are the own item's outcome: a Result, and its error (nil
+	// when there is none). Kept small so that a root is one 32-byte
+	// allocation.
+	res int16
 	// released tells that a handler timeout already released the waiting
-	// caller: res and err are no longer written
+	// caller: res and fail are no longer written
 	released bool
+	fail     *errBox
 	// done receives the result (or resultHandoff) for a waiting caller; nil
 	// for a caller draining the queue itself. res and err are written before
 	// the send, so the receiver reads them without the lock.
@@ -45,7 +47,10 @@ func (m *Machine) itemDone(r *rootState, id uint64, res Result, err error) {
 	}
 	m.qmu.Lock()
 	if id == r.id && !r.released {
-		r.res, r.err = int32(res), err
+		r.res = int16(res)
+		if err != nil {
+			r.fail = &errBox{err}
+		}
 	}
 	r.pending--
 	fin := r.pending == 0
@@ -68,7 +73,15 @@ func (m *Machine) outcome(r *rootState) (Result, error) {
 		// while the queue runs to its end; kept as a safe answer)
 		return Canceled, ErrCanceled
 	}
-	return Result(r.res), r.err
+	return Result(r.res), r.err()
+}
+
+// err returns the own item's error, or nil.
+func (r *rootState) err() error {
+	if r.fail == nil {
+		return nil
+	}
+	return r.fail.err
 }
 
 // handoffLocked passes the draining role to the first queued item of a

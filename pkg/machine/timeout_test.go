@@ -250,3 +250,40 @@ type errHandlers struct{ err error }
 
 func (h *errHandlers) AEnter(e *Event) bool { return false }
 func (h *errHandlers) PEnter(e *Event) bool { panic(h.err) }
+
+// finalHandlers: AState overruns the timeout once; BState records its call.
+type finalHandlers struct {
+	timeout time.Duration
+	bCalled atomic.Bool
+	slow    atomic.Bool
+}
+
+func (h *finalHandlers) AState(e *Event) {
+	if h.slow.CompareAndSwap(false, true) {
+		time.Sleep(3 * h.timeout)
+	}
+}
+func (h *finalHandlers) BState(e *Event) { h.bCalled.Store(true) }
+
+// A timeout in the final phase: the states were applied and stay so; the
+// handlers after the overdue one and the Auto follow-up are skipped; the
+// mutation reports Canceled with ErrHandlerTimeout.
+func TestTimeoutFinalPhase(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 50 * time.Millisecond
+		h := &finalHandlers{timeout: timeout}
+		m := newTestMachine(t, Struct{"A": {}, "B": {After: S{"A"}}, "Z": {Auto: true}},
+			&Opts{HandlerTimeout: timeout})
+		require.NoError(t, m.BindHandlers(h))
+		res, err := m.Mutate(context.Background(), MutationAdd, S{"A", "B"}, nil)
+		assert.Equal(t, Canceled, res)
+		assert.ErrorIs(t, err, ErrHandlerTimeout)
+		assert.True(t, m.Is(S{"A", "B"}), "applied states stay")
+		assert.False(t, h.bCalled.Load(), "BState, after the overdue AState, is skipped")
+		assert.False(t, m.Is1("Z"), "no Auto follow-up")
+		res, err = m.Mutate(context.Background(), MutationRemove, S{"A"}, nil)
+		assert.Equal(t, Executed, res)
+		assert.NoError(t, err)
+		assert.True(t, m.Is1("Z"), "the next transition adds the Auto state")
+	})
+}

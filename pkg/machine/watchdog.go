@@ -120,7 +120,7 @@ func (m *Machine) releaseTimedOut(t *Transition, name string) {
 		return
 	}
 	m.qmu.Lock()
-	r.res, r.err, r.released = int32(Canceled), handlerTimeoutErr(name), true
+	r.res, r.fail, r.released = int16(Canceled), &errBox{handlerTimeoutErr(name)}, true
 	m.qmu.Unlock()
 	select {
 	case r.done <- Canceled:

@@ -51,8 +51,10 @@ func groups() []struct {
 // HandlerFactory builds a fresh target like Factory, but its source machine
 // (the one that runs transitions: the target itself, or the server behind a
 // mirror) has handlers bound (a pointer to a struct of handler methods, as
-// for am.Machine.BindHandlers) and HandlerTimeout set to timeout. Handlers
-// run on the source machine: their Event.Machine is that machine.
+// for am.Machine.BindHandlers) and HandlerTimeout set to timeout. A zero
+// timeout means the scenario doesn't depend on it: the default or no
+// timeout both do. Handlers run on the source machine: their Event.Machine
+// is that machine.
 type HandlerFactory func(t *testing.T, s am.Struct, names am.S, handlers any,
 	timeout time.Duration) am.Api
 
