@@ -2,6 +2,7 @@ package rpc2
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,21 +160,29 @@ func (h *handlerCtx) cancel() bool {
 // canceled reports whether the context was canceled.
 func (h *handlerCtx) canceled() bool { return h.state.Load() != 0 }
 
-// trackRequest registers the context of request seq so that a cancel frame finds
-// it. On a connection that has ended the context is canceled at once.
-func (c *Conn) trackRequest(seq uint64, h *handlerCtx) {
+// trackRequest registers the context of request seq so that a cancel frame
+// finds it and the end of the connection cancels it. On a connection that
+// has ended the context is canceled at once. A seq that is already in flight
+// is a protocol violation (the peer would make one of the two unreachable).
+func (c *Conn) trackRequest(seq uint64, h *handlerCtx) error {
 	h.tracked = true
 	c.amu.Lock()
 	if c.aclosed {
 		c.amu.Unlock()
 		h.cancel()
-		return
+		return nil
 	}
 	if c.active == nil {
 		c.active = make(map[uint64]*handlerCtx)
 	}
+	if c.active[seq] != nil {
+		c.amu.Unlock()
+		h.cancel()
+		return fmt.Errorf("%w: request seq %d is already in flight", ErrProtocol, seq)
+	}
 	c.active[seq] = h
 	c.amu.Unlock()
+	return nil
 }
 
 // untrackRequest removes the context of request seq and cancels it: a request's

@@ -220,3 +220,31 @@ func activeCtx(c *Conn, seq uint64) *handlerCtx {
 	defer c.amu.Unlock()
 	return c.active[seq]
 }
+
+// TestCancelDuplicateSeq: a request whose seq is still in flight ends the
+// connection (it would make the first request unreachable by cancel frames
+// and by the end of the connection).
+func TestCancelDuplicateSeq(t *testing.T) {
+	a, b := net.Pipe()
+	started := make(chan string, 4)
+	var runs atomic.Int32
+	c := NewConn(a, blockingRegistry(t, started, nil, &runs))
+	defer closeWithin(t, c)
+	p := newRawPeer(t, b)
+	p.write(buildFrames(t, testFrame{kind: kindSettings, seq: 10}))
+	require.Equal(t, kindSettings, p.read(nil).kind)
+	go func() { // drain
+		buf := make([]byte, 1024)
+		for {
+			if _, err := b.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	p.write(buildFrames(t, testFrame{kind: kindRequest, seq: 1, method: 1}))
+	require.Equal(t, "block", recvWithin(t, started))
+	p.write(buildFrames(t, testFrame{kind: kindRequest, seq: 1, method: 2}))
+	waitDone(t, c, 10*time.Second)
+	assert.ErrorIs(t, c.Err(), ErrProtocol)
+	require.Equal(t, "ctx done", recvWithin(t, started), "the first request's ctx ends with the connection")
+}

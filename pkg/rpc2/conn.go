@@ -288,7 +288,11 @@ func (c *Conn) handleRequest(f frame) error {
 	} else {
 		r.h, r.ctx, r.args, r.reply = h, hc, args, reply
 		if f.seq != 0 {
-			c.trackRequest(f.seq, hc)
+			if err := c.trackRequest(f.seq, hc); err != nil {
+				*r = request{}
+				requestPool.Put(r)
+				return err
+			}
 		}
 	}
 	c.dispatch(r)
