@@ -26,6 +26,7 @@ import (
 // contexts derived from it (context.WithTimeout, ...) start no goroutine.
 type handlerCtx struct {
 	c       *Conn
+	seq     uint64      // of a request
 	tracked bool        // a request, registered in c.active by seq
 	inline  bool        // an Inline handler: runs on the read loop
 	running atomic.Bool // the handler is running (see Queue)
@@ -158,58 +159,6 @@ func (h *handlerCtx) cancel() bool {
 
 // canceled reports whether the context was canceled.
 func (h *handlerCtx) canceled() bool { return h.state.Load() != 0 }
-
-// trackRequest registers the context of request seq so that a cancel frame finds
-// it. On a connection that has ended the context is canceled at once.
-func (c *Conn) trackRequest(seq uint64, h *handlerCtx) {
-	h.tracked = true
-	c.amu.Lock()
-	if c.aclosed {
-		c.amu.Unlock()
-		h.cancel()
-		return
-	}
-	if c.active == nil {
-		c.active = make(map[uint64]*handlerCtx)
-	}
-	c.active[seq] = h
-	c.amu.Unlock()
-}
-
-// untrackRequest removes the context of request seq and cancels it: a request's
-// context ends when its handler returns.
-func (c *Conn) untrackRequest(seq uint64, h *handlerCtx) {
-	c.amu.Lock()
-	if c.active[seq] == h {
-		delete(c.active, seq)
-	}
-	c.amu.Unlock()
-	h.cancel()
-}
-
-// handleCancel cancels request seq if it is still queued or running;
-// unknown and finished seqs are ignored.
-func (c *Conn) handleCancel(seq uint64) {
-	c.amu.Lock()
-	h := c.active[seq]
-	c.amu.Unlock()
-	if h != nil {
-		h.cancel()
-	}
-}
-
-// cancelActive cancels every tracked context (the connection has ended) and
-// makes later ones start canceled.
-func (c *Conn) cancelActive() {
-	c.amu.Lock()
-	active := c.active
-	c.active = nil
-	c.aclosed = true
-	c.amu.Unlock()
-	for _, h := range active {
-		h.cancel()
-	}
-}
 
 // sendCancel tells the peer that the call seq was given up. Best effort: it
 // is queued without waiting for credit or for room in the write buffer (at

@@ -215,8 +215,66 @@ func recvWithin(t *testing.T, ch <-chan string) string {
 	}
 }
 
-func activeCtx(c *Conn, seq uint64) *handlerCtx {
-	c.amu.Lock()
-	defer c.amu.Unlock()
-	return c.active[seq]
+func activeCtx(c *Conn, seq uint64) *handlerCtx { return c.active.lookup(seq) }
+
+// TestCancelDuplicateSeq: a request whose seq is still in flight ends the
+// connection (it would make the first request unreachable by cancel frames
+// and by the end of the connection).
+func TestCancelDuplicateSeq(t *testing.T) {
+	a, b := net.Pipe()
+	started := make(chan string, 4)
+	var runs atomic.Int32
+	c := NewConn(a, blockingRegistry(t, started, nil, &runs))
+	defer closeWithin(t, c)
+	p := newRawPeer(t, b)
+	p.write(buildFrames(t, testFrame{kind: kindSettings, seq: 10}))
+	require.Equal(t, kindSettings, p.read(nil).kind)
+	go func() { // drain
+		buf := make([]byte, 1024)
+		for {
+			if _, err := b.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	p.write(buildFrames(t, testFrame{kind: kindRequest, seq: 1, method: 1}))
+	require.Equal(t, "block", recvWithin(t, started))
+	p.write(buildFrames(t, testFrame{kind: kindRequest, seq: 1, method: 2}))
+	waitDone(t, c, 10*time.Second)
+	assert.ErrorIs(t, c.Err(), ErrProtocol)
+	require.Equal(t, "ctx done", recvWithin(t, started), "the first request's ctx ends with the connection")
+}
+
+// TestActiveTableOverflow: requests whose slots collide (seqs a table size
+// apart) are tracked in the overflow map: cancel frames reach them, and the
+// end of the connection cancels them.
+func TestActiveTableOverflow(t *testing.T) {
+	a, b := net.Pipe()
+	started := make(chan string, 8)
+	var runs atomic.Int32
+	c := NewConn(a, blockingRegistry(t, started, nil, &runs), WithRequestWindow(4))
+	defer closeWithin(t, c)
+	p := newRawPeer(t, b)
+	p.write(buildFrames(t, testFrame{kind: kindSettings, seq: 10}))
+	require.Equal(t, kindSettings, p.read(nil).kind)
+	size := uint64(len(c.active.slots))
+	require.Equal(t, uint64(4), size)
+	seqs := []uint64{1, 1 + size, 1 + 2*size}
+	for _, seq := range seqs {
+		p.write(buildFrames(t, testFrame{kind: kindRequest, seq: seq, method: 1}))
+		require.Equal(t, "block", recvWithin(t, started))
+	}
+	require.Equal(t, int32(2), c.active.nover.Load(), "two of three in the overflow map")
+	p.write(buildFrames(t, testFrame{kind: kindCancel, seq: seqs[1]}))
+	require.Equal(t, "ctx done", recvWithin(t, started))
+	f := p.read(nil)
+	require.Equal(t, kindError, f.kind)
+	assert.Equal(t, seqs[1], f.seq)
+	require.Eventually(t, func() bool { return c.active.nover.Load() == 1 }, 10*time.Second, time.Millisecond)
+	p.write(buildFrames(t, testFrame{kind: kindRequest, seq: seqs[2], method: 2}))
+	waitDone(t, c, 10*time.Second) // a duplicate of a seq in the overflow map
+	assert.ErrorIs(t, c.Err(), ErrProtocol)
+	for range 2 {
+		require.Equal(t, "ctx done", recvWithin(t, started), "the end of the connection reaches every request")
+	}
 }

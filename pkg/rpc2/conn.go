@@ -70,10 +70,8 @@ type Conn struct {
 	wg           sync.WaitGroup // workers, ordered worker, context watcher, timers
 
 	// Contexts of the requests read and not finished, by seq, so that a
-	// cancel frame finds them; see cancel.go.
-	amu     sync.Mutex
-	active  map[uint64]*handlerCtx
-	aclosed bool
+	// cancel frame finds them; see active.go.
+	active activeTable
 
 	// Keepalive, see keepalive.go.
 	reads atomic.Uint64 // transport reads that returned bytes
@@ -138,6 +136,7 @@ func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr
 	c.codec = cfg.newCodec()
 	c.sdec, _ = c.codec.(streamDecoder)
 	c.fr = newFrameReader(countReader{nc, &c.reads}, cfg.maxMessage)
+	c.active.init(cfg.window)
 	c.sem = make(chan struct{}, cfg.maxConcurrency)
 	c.queue = make(chan *request, cfg.window)
 	c.handoff = make(chan *request)
@@ -288,7 +287,11 @@ func (c *Conn) handleRequest(f frame) error {
 	} else {
 		r.h, r.ctx, r.args, r.reply = h, hc, args, reply
 		if f.seq != 0 {
-			c.trackRequest(f.seq, hc)
+			if err := c.trackRequest(f.seq, hc); err != nil {
+				*r = request{}
+				requestPool.Put(r)
+				return err
+			}
 		}
 	}
 	c.dispatch(r)

@@ -119,7 +119,7 @@ func (c *Conn) serve(r *request) {
 		}
 	}
 	if seq != 0 && hc != nil {
-		c.untrackRequest(seq, hc)
+		c.untrackRequest(hc)
 	}
 	if seq == 0 {
 		if c.queued.Load() {

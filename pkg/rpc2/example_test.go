@@ -106,3 +106,45 @@ func ExampleServer() {
 	// true
 	// true
 }
+
+// ExampleInline applies ordered updates on the client's read loop: the
+// server queues an update and replies in one write, and when the reply
+// arrives the update has been applied.
+func ExampleInline() {
+	const (
+		MethodSet   rpc2.Method = 1 // served by the server
+		MethodApply rpc2.Method = 2 // served by the client, inline
+	)
+	server := rpc2.NewRegistry()
+	_ = rpc2.HandleFunc(server, MethodSet, "set",
+		func(ctx context.Context, c *rpc2.Conn, v *int, version *int) error {
+			*version = *v // a real server would apply v and bump a version
+			return c.Queue(ctx, MethodApply, v)
+		})
+	client := rpc2.NewRegistry()
+	applied := 0 // written by the client's read loop only
+	_ = rpc2.HandleFunc(client, MethodApply, "apply",
+		func(ctx context.Context, c *rpc2.Conn, v *int, _ *struct{}) error {
+			applied = *v
+			return nil
+		}, rpc2.Inline())
+
+	a, b := net.Pipe()
+	srv := rpc2.NewConn(a, server)
+	cli := rpc2.NewConn(b, client)
+	defer srv.Close()
+	defer cli.Close()
+
+	for v := 1; v <= 3; v++ {
+		var version int
+		if err := cli.Call(context.Background(), MethodSet, &v, &version); err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(version, applied)
+	}
+	// Output:
+	// 1 1
+	// 2 2
+	// 3 3
+}

@@ -242,6 +242,11 @@ func TestFaultProtocolViolations(t *testing.T) {
 		"raw error":      {3, byte(kindError) | flagRaw, 1, 1},
 		"bad credit":     {2, byte(kindCredit), 0},
 		"two settings":   {2, byte(kindSettings), 1, 2, byte(kindSettings), 1},
+		"cancel seq 0":   {2, byte(kindCancel), 0},
+		"cancel trailer": {3, byte(kindCancel), 1, 0},
+		"ping trailer":   {3, byte(kindPing), 1, 0},
+		"ping no value":  {1, byte(kindPing)},
+		"raw pong":       {2, byte(kindPong) | flagRaw, 1},
 		"window overrun": buildFrames(t, testFrame{kind: kindNotify, method: mSlow}, testFrame{kind: kindNotify, method: mSlow}),
 	} {
 		t.Run(name, func(t *testing.T) {
