@@ -216,7 +216,8 @@ func TestClientGoneMidMutation(t *testing.T) {
 		res <- out{r, err}
 	}()
 	itWait(t, blk.Entered, "the mutation to reach the source")
-	require.NoError(t, c.testConn().Close())
+	old := c.testConn()
+	require.NoError(t, old.Close())
 	select {
 	case r := <-res:
 		assert.Equal(t, am.Canceled, r.res)
@@ -226,10 +227,13 @@ func TestClientGoneMidMutation(t *testing.T) {
 	}
 
 	blk.Release()
+	itRelinked(t, c, old)
 	itSynced(t, c.Worker, src)
 	assert.Equal(t, uint64(1), src.Tick("Block"))
 	assert.Equal(t, uint64(1), c.Worker.Tick("Block"))
 	assert.Same(t, se, itSession(t, srv), "the session was not resumed")
 	assert.True(t, srv.Mach.Is1(ssS.RpcReady))
-	assert.Equal(t, am.Executed, c.Worker.Add1("A", nil))
+	r, err := c.Worker.Mutate(ctx, am.MutationAdd, am.S{"A"}, nil)
+	assert.NoError(t, err)
+	assert.Equal(t, am.Executed, r)
 }

@@ -250,6 +250,7 @@ type failProxy struct {
 	accepted int
 	kills    int
 	budget   int // connections still to be given a kill point
+	stallUp  bool // stall once the next client-to-server chunk is through
 	killLo   int
 	killHi   int
 	closed   bool
@@ -343,11 +344,27 @@ func (p *failProxy) pipe(pair *failPair, src, dst net.Conn, fromServer bool) {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
+			if !fromServer {
+				p.mu.Lock()
+				if p.stallUp {
+					p.stallUp = false
+					p.open = make(chan struct{})
+				}
+				p.mu.Unlock()
+			}
 		}
 		if err != nil {
 			return
 		}
 	}
+}
+
+// stallAfterNextUp stalls the proxy right after it forwards the next chunk
+// from a client: that chunk reaches the server, nothing after it does.
+func (p *failProxy) stallAfterNextUp() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stallUp = true
 }
 
 func (p *failProxy) waitOpen() bool {
@@ -592,6 +609,11 @@ func TestFailDeadlineDropsQueued(t *testing.T) {
 				took time.Duration
 			}
 			out := make(chan outcome, 1)
+			if stalled {
+				// the mutation's frame gets through, then the link stalls:
+				// the cancel that the deadline sends can't reach the server
+				px.stallAfterNextUp()
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -602,9 +624,8 @@ func TestFailDeadlineDropsQueued(t *testing.T) {
 				out <- outcome{res, err, time.Since(start)}
 			}()
 			queued := func() bool { return src.IsQueued(am.MutationAdd, am.S{fA}, false, false, 0) >= 0 }
-			failUntil(t, "the mutation to be queued on the source", queued)
-			if stalled {
-				px.stall()
+			if !stalled {
+				failUntil(t, "the mutation to be queued on the source", queued)
 			}
 			var o outcome
 			select {
@@ -618,7 +639,9 @@ func TestFailDeadlineDropsQueued(t *testing.T) {
 			assert.Equal(t, am.Canceled, o.res)
 			assert.Less(t, o.took, 400*time.Millisecond)
 			if stalled {
-				assert.True(t, queued(), "nothing reached the server while stalled")
+				// nothing reaches the server while stalled, so the mutation
+				// stays queued there until the link resumes
+				failUntil(t, "the mutation to be queued on the source", queued)
 				px.resume()
 			}
 			dropped := failUntil(t, "the server to drop the queued mutation", func() bool { return !queued() })

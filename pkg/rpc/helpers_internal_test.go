@@ -159,3 +159,25 @@ func (c *Client) testConn() *rpc2.Conn {
 	conn, _ := c.liveConn()
 	return conn
 }
+
+// itRelinked waits until the client publishes a live connection other than
+// old: the handshake's updates reach the mirror before the link is
+// published, so a synced mirror alone does not mean calls can go out yet.
+func itRelinked(t *testing.T, c *Client, old *rpc2.Conn) *rpc2.Conn {
+	t.Helper()
+	deadline := time.NewTimer(itDeadline)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		l, changed := c.link, c.changed
+		c.mu.Unlock()
+		if l != nil && l.conn != old {
+			return l.conn
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatal("the client did not reconnect")
+		}
+	}
+}

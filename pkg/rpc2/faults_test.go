@@ -328,17 +328,24 @@ func TestFaultSlowPeerBackpressure(t *testing.T) {
 	p := newRawPeer(t, b)
 	p.write(buildFrames(t, testFrame{kind: kindSettings, seq: 1 << 20}))
 	require.Equal(t, kindSettings, p.read(nil).kind)
-	// nobody reads b any more
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
+	// nobody reads b any more: fill the write buffer to its limit (with a
+	// ctx that can't end first however slow this machine is), then a sender
+	// must wait and its ctx bounds the wait
+	fill, cancelFill := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelFill()
 	blob := make([]byte, 1<<10)
-	var call *Call
-	for i := 0; ; i++ {
-		require.Less(t, i, 10000, "senders never had to wait")
-		if call = c.Go(ctx, 1, &blob, nil, nil); call.Error != nil {
-			break
-		}
+	full := func() bool {
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		return len(c.wbuf) >= writeBufLimit
 	}
+	for i := 0; !full(); i++ {
+		require.Less(t, i, 10000, "the write buffer never filled")
+		require.NoError(t, c.Go(fill, 1, &blob, nil, nil).Error)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	call := c.Go(ctx, 1, &blob, nil, nil)
 	assert.ErrorIs(t, call.Error, context.DeadlineExceeded)
 	c.wmu.Lock()
 	queued := len(c.wbuf)
