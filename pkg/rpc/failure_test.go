@@ -249,7 +249,7 @@ type failProxy struct {
 	pairs    map[*failPair]struct{}
 	accepted int
 	kills    int
-	budget   int // connections still to be given a kill point
+	budget   int  // connections still to be given a kill point
 	stallUp  bool // stall once the next client-to-server chunk is through
 	killLo   int
 	killHi   int
