@@ -165,7 +165,11 @@ func NewClient(
 		hk:          newHousekeeping(),
 	}
 	c.ctx, c.cancel = context.WithCancel(ctx)
-	c.Worker = newWorker(c)
+	if c.Worker, err = newWorker(c); err != nil {
+		c.cancel()
+		mach.Dispose()
+		return nil, err
+	}
 	if c.reg, err = c.registry(); err != nil {
 		mach.Dispose()
 		return nil, err

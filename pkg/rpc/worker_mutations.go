@@ -131,7 +131,7 @@ func (w *Worker) Log(msg string, args ...any) {
 func (w *Worker) stateIndexes(states am.S) ([]int, error) {
 	idxs := make([]int, len(states))
 	for i, s := range states {
-		idxs[i] = w.idx(s)
+		idxs[i] = w.Index(s)
 		if idxs[i] < 0 {
 			return nil, fmt.Errorf("%w: %s", am.ErrStateUnknown, s)
 		}
@@ -227,95 +227,4 @@ func outcomeErr(code byte, msg string) error {
 		return fmt.Errorf("%w: %s", ErrInvalidParams, msg)
 	}
 	return &RemoteError{Msg: msg}
-}
-
-// argsWatch is a remote WhenArgs, resolved by the server's update.
-type argsWatch struct {
-	ch    chan struct{}
-	stop  func() bool
-	done  bool
-	state int
-	args  am.A
-	// local waits (never resolved by the server) are kept here too
-	local bool
-}
-
-func (a *argsWatch) close() {
-	if a.done {
-		return
-	}
-	a.done = true
-	close(a.ch)
-	if a.stop != nil {
-		a.stop()
-	}
-}
-
-// WhenArgs returns a channel closed once state is activated (its final
-// handler runs on the remote machine) with arguments that include args (==
-// compared). The server watches for it; the channel closes after the mirror
-// reflects that transition, or when ctx ends or the Worker is disposed. The
-// watch survives reconnections: after a server restart it is registered
-// again. If the server can't be asked, the channel stays open until ctx
-// ends.
-func (w *Worker) WhenArgs(state string, args am.A, ctx context.Context) <-chan struct{} {
-	if w.disposed.Load() {
-		return closedCh
-	}
-	i := w.idx(state)
-	if i < 0 {
-		w.setErr(fmt.Errorf("%w: %s", am.ErrStateUnknown, state))
-		return w.never(ctx)
-	}
-	if ctx == nil {
-		ctx = w.ctx
-	}
-	w.mu.Lock()
-	w.watchSeq++
-	id := w.watchSeq
-	aw := &argsWatch{ch: make(chan struct{}), state: i, args: args}
-	w.watches[id] = aw
-	w.mu.Unlock()
-
-	err := w.c.call(ctx, mWatchArgs, &MsgWatchArgs{ID: id, State: i, Args: args}, &Empty{})
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err != nil {
-		w.err = err
-	}
-	if aw.done {
-		return aw.ch
-	}
-	aw.stop = context.AfterFunc(ctx, func() {
-		w.mu.Lock()
-		if w.watches[id] == aw {
-			delete(w.watches, id)
-			aw.close()
-			if err == nil {
-				w.unwatches = append(w.unwatches, id)
-				w.c.requestUnwatch()
-			}
-		}
-		w.mu.Unlock()
-	})
-	return aw.ch
-}
-
-// rewatch registers the open WhenArgs watches again on a new session.
-func (w *Worker) rewatch(ctx context.Context, conn *rpc2.Conn) error {
-	w.mu.Lock()
-	msgs := make([]*MsgWatchArgs, 0, len(w.watches))
-	for id, aw := range w.watches {
-		if aw.local {
-			continue
-		}
-		msgs = append(msgs, &MsgWatchArgs{ID: id, State: aw.state, Args: aw.args})
-	}
-	w.mu.Unlock()
-	for _, m := range msgs {
-		if err := w.c.callOn(ctx, conn, mWatchArgs, m, &Empty{}); err != nil {
-			return err
-		}
-	}
-	return nil
 }
