@@ -437,7 +437,7 @@ func (s *Server) stateNames(idxs []int) (am.S, error) {
 	names := make(am.S, len(idxs))
 	for i, idx := range idxs {
 		if idx < 0 || idx >= len(s.names) {
-			return nil, fmt.Errorf("%w: state index %d out of range [0, %d)", ErrInvalidParams, idx, len(s.names))
+			return nil, fmt.Errorf("state index %d out of range [0, %d)", idx, len(s.names))
 		}
 		names[i] = s.names[idx]
 	}
