@@ -65,6 +65,13 @@ type Server struct {
 	// drops to zero during a shutdown.
 	active int
 	idle   chan struct{}
+
+	// hmu orders the changes of Handshaking and HandshakeDone with their
+	// counts, so that the states end as the counts say.
+	hmu        sync.Mutex
+	handshakes int // in progress
+	// attached counts the sessions with a connection (under their se.mu)
+	attached atomic.Int64
 }
 
 // NewServer creates a server for the source machine worker, whose state names
