@@ -16,7 +16,7 @@ const (
 	HandshakeDone = ss.HandshakeDone
 	Handshaking   = ss.Handshaking
 	RpcStarting   = "RpcStarting"
-	RpcReady    = "RpcReady"
+	RpcReady      = "RpcReady"
 	// ClientConnected is added (Multi) when a client completes its handshake.
 	ClientConnected = "ClientConnected"
 	// ClientDisconnected is added (Multi) when a handshaken client goes away.
