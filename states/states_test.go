@@ -2,6 +2,7 @@ package states_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	am "github.com/arpc-go/arpc/pkg/machine"
@@ -88,5 +89,42 @@ func TestServerLifecycle(t *testing.T) {
 	m.Remove1(ssS.Start, nil)
 	if m.Any1(ssS.RpcReady, ssS.Ready) {
 		t.Fatalf("removing Start should stop: %s", m)
+	}
+}
+
+// TestV07Names: the asyncmachine-go v0.7 names exist, name the same states,
+// and are in their schemas, so v0.7 code that waits on them ports.
+func TestV07Names(t *testing.T) {
+	if ssS.ClientConn != ssS.ClientConnected || ssS.ClientDisconn != ssS.ClientDisconnected {
+		t.Fatal("ClientConn/ClientDisconn don't alias the new names")
+	}
+	for name, c := range map[string]struct {
+		s     am.Struct
+		names am.S
+		want  am.S
+	}{
+		"shared": {states.States, states.Names, am.S{
+			states.Exception, states.ErrNetwork, states.ErrRpc, states.ErrOnClient,
+			states.Start, states.Ready, states.HandshakeDone, states.Handshaking,
+		}},
+		"client": {ssC.States, ssC.Names, am.S{ssC.ErrOnClient, ssC.HandshakeDone, ssC.Handshaking}},
+		"server": {ssS.States, ssS.Names, am.S{
+			ssS.ErrOnClient, ssS.HandshakeDone, ssS.Handshaking, ssS.ClientConn, ssS.ClientDisconn,
+		}},
+	} {
+		for _, n := range c.want {
+			if _, ok := c.s[n]; !ok {
+				t.Errorf("%s schema lacks %s", name, n)
+			}
+			if !slices.Contains(c.names, n) {
+				t.Errorf("%s names lack %s", name, n)
+			}
+		}
+	}
+	// v0.7's shared names, in v0.7's order
+	if !slices.Equal(states.Names[:8], am.S{
+		"Exception", "ErrNetwork", "ErrRpc", "ErrOnClient", "Start", "Ready", "HandshakeDone", "Handshaking",
+	}) {
+		t.Errorf("shared names: %v", states.Names)
 	}
 }

@@ -105,6 +105,10 @@ func Dial(ctx context.Context, addr string, schema am.Struct, names am.S, opts .
 	// Ready once the loop publishes the link: wait for it, so that a
 	// returned client is ready
 	<-c.Mach.When1(ss.Ready, ctx)
+	if ctx.Err() != nil && !c.Mach.Is1(ss.Ready) {
+		_ = c.Close()
+		return nil, fmt.Errorf("%w: %s connected but did not get ready: %w", ErrNetwork, addr, context.Cause(ctx))
+	}
 	return c, nil
 }
 
@@ -416,10 +420,12 @@ func (c *Client) liveConn() (*rpc2.Conn, error) {
 }
 
 // awaitLink waits, bounded by ctx and the call timeout, until a call that
-// failed on link old may be sent again: at once if old is still live (the
-// call timed out), or once a new connection resumed the same session. A
-// new session means the server lost the old one's state (it restarted).
-func (c *Client) awaitLink(ctx context.Context, old *link) error {
+// failed on link old may be sent again, and returns the link to send it on:
+// old itself if it is still live (the call timed out), or the link of a new
+// connection that resumed the same session. A connection that failed counts
+// as gone even before the client loop notices. A new session means the
+// server lost the old one's state (it restarted).
+func (c *Client) awaitLink(ctx context.Context, old *link) (*link, error) {
 	t := time.NewTimer(c.opts.callTimeout)
 	defer t.Stop()
 	for {
@@ -427,25 +433,23 @@ func (c *Client) awaitLink(ctx context.Context, old *link) error {
 		l, changed := c.link, c.changed
 		c.mu.Unlock()
 		switch {
-		case l == old && l != nil:
-			select {
-			case <-l.conn.Done():
-			default:
-				return nil
-			}
-		case l != nil && l.session == old.session:
-			return nil
-		case l != nil:
-			return fmt.Errorf("%w: the connection dropped and the server no longer had the session", ErrNetwork)
+		case l == nil || l.conn.Err() != nil:
+			// away, or this link failed and a new one is coming
+		case l == old:
+			return l, nil
+		case l.session == old.session:
+			return l, nil
+		default:
+			return nil, fmt.Errorf("%w: the connection dropped and the server no longer had the session", ErrNetwork)
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-c.ctx.Done():
-			return ErrStopped
+			return nil, ErrStopped
 		case <-t.C:
-			return fmt.Errorf("%w: not reconnected within %s", ErrNetwork, c.opts.callTimeout)
+			return nil, fmt.Errorf("%w: not reconnected within %s", ErrNetwork, c.opts.callTimeout)
 		}
 	}
 }
@@ -499,6 +503,10 @@ func (c *Client) handshake(ctx context.Context, nc net.Conn) (*link, error) {
 	}
 	if err != nil {
 		_ = conn.Close()
+		if ctx.Err() != nil {
+			// the deadline of connecting, not of a call
+			return nil, fmt.Errorf("%w: handshake with %s: %w", ErrNetwork, c.addr, err)
+		}
 		return nil, c.wrapErr(nil, err)
 	}
 	c.mu.Lock()
@@ -538,6 +546,14 @@ func (c *Client) callOn(ctx context.Context, conn *rpc2.Conn, m rpc2.Method, arg
 		l = nil
 	}
 	return c.wrapErr(l, err)
+}
+
+// callOnLink is callOn for a caller that holds the link: its error is read
+// against that link (a goodbye on it means the call did not run), whatever
+// the client's live link is by then.
+func (c *Client) callOnLink(ctx context.Context, l *link, m rpc2.Method, args, reply any) error {
+	c.calls.Add(1)
+	return c.wrapErr(l, l.conn.Call(ctx, m, args, reply))
 }
 
 // notify sends one notification bounded by the call timeout.
@@ -627,7 +643,11 @@ func (c *Client) handlePayload(_ context.Context, _ *rpc2.Conn, p *ArgsPayload, 
 	return nil
 }
 
-// handleBye: the server is going away cleanly; the connection ends next.
+// handleBye: the server is going away cleanly. Every reply and update it
+// had for this client came before the Bye (one ordered stream), so the calls
+// still waiting did not run: they fail with ErrStopped once the connection
+// ends, and the client ends it now rather than write more to a server that
+// is closing (the loop then reconnects, as after any drop).
 func (c *Client) handleBye(_ context.Context, conn *rpc2.Conn, _ *Empty, _ *Empty) error {
 	c.mu.Lock()
 	l := c.link
@@ -635,5 +655,11 @@ func (c *Client) handleBye(_ context.Context, conn *rpc2.Conn, _ *Empty, _ *Empt
 	if l != nil && l.conn == conn {
 		l.bye.Store(true)
 	}
+	// Close waits for the read loop, which runs this handler
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		_ = conn.Close()
+	}()
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/arpc-go/arpc/pkg/rpc"
 	"github.com/arpc-go/arpc/pkg/rpc/rpctest"
 	ssC "github.com/arpc-go/arpc/states/client"
+	ssS "github.com/arpc-go/arpc/states/server"
 )
 
 // TestHandshake: a client adopts the source's ID and time at the handshake,
@@ -33,6 +34,28 @@ func TestHandshake(t *testing.T) {
 	assert.Equal(t, 1, srv.ClientCount())
 	assert.True(t, c.Mach.Is(am.S{ssC.Ready, ssC.HandshakeDone, ssC.Connected}))
 	assert.False(t, c.Mach.IsErr(), "client error: %v", c.Mach.Err())
+}
+
+// TestServerV07States: the server's control machine keeps the
+// asyncmachine-go v0.7 names: ClientConn and ClientDisconn tick per client,
+// and HandshakeDone is active while a client is connected.
+func TestServerV07States(t *testing.T) {
+	src := newTestSource(t, nil)
+	srv := rpctest.NewServer(t, src)
+	assert.False(t, srv.Mach.Is1(ssS.HandshakeDone))
+	c1 := newTestClient(t, srv, "c1")
+	c2 := newTestClient(t, srv, "c2")
+	assert.True(t, srv.Mach.Is1(ssS.HandshakeDone))
+	assert.False(t, srv.Mach.Is1(ssS.Handshaking))
+	assert.Equal(t, uint64(3), srv.Mach.Tick(ssS.ClientConn), "two activations of a Multi state")
+
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	require.NoError(t, c1.Close())
+	waitCh(t, srv.Mach.WhenTicks(ssS.ClientDisconn, 1, ctx), "ClientDisconn")
+	assert.True(t, srv.Mach.Is1(ssS.HandshakeDone), "c2 is still connected")
+	require.NoError(t, c2.Close())
+	waitCh(t, srv.Mach.WhenNot1(ssS.HandshakeDone, ctx), "HandshakeDone to end with the last client")
 }
 
 // TestHandshakeMismatch: a client whose ordered state names or schema differ

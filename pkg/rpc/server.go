@@ -65,6 +65,13 @@ type Server struct {
 	// drops to zero during a shutdown.
 	active int
 	idle   chan struct{}
+
+	// hmu orders the changes of Handshaking and HandshakeDone with their
+	// counts, so that the states end as the counts say.
+	hmu        sync.Mutex
+	handshakes int // in progress
+	// attached counts the sessions with a connection (under their se.mu)
+	attached atomic.Int64
 }
 
 // NewServer creates a server for the source machine worker, whose state names
@@ -437,7 +444,7 @@ func (s *Server) stateNames(idxs []int) (am.S, error) {
 	names := make(am.S, len(idxs))
 	for i, idx := range idxs {
 		if idx < 0 || idx >= len(s.names) {
-			return nil, fmt.Errorf("%w: state index %d out of range [0, %d)", ErrInvalidParams, idx, len(s.names))
+			return nil, fmt.Errorf("state index %d out of range [0, %d)", idx, len(s.names))
 		}
 		names[i] = s.names[idx]
 	}

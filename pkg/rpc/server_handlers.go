@@ -83,6 +83,8 @@ func (s *Server) handleHandshake(
 	if s.stopping.Load() {
 		return codeErr(CodeStopped, "server %s is shutting down", s.id)
 	}
+	s.handshakeBegin()
+	defer s.handshakeEnd()
 	var se *session
 	resume := m.Session != "" && m.Epoch == s.epoch
 	s.mu.Lock()
@@ -109,8 +111,41 @@ func (s *Server) handleHandshake(
 	resp.Epoch = s.epoch
 	resp.Version = version
 	resp.Resumed = resumed
+	s.syncConnected()
 	s.Mach.Add1(ss.ClientConnected, am.A{"id": m.ClientID})
 	return nil
+}
+
+// handshakeBegin counts a handshake in progress: Handshaking is active
+// while there is one.
+func (s *Server) handshakeBegin() {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	s.handshakes++
+	if s.handshakes == 1 {
+		s.Mach.Add1(ss.Handshaking, nil)
+	}
+}
+
+func (s *Server) handshakeEnd() {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	s.handshakes--
+	if s.handshakes == 0 {
+		s.Mach.Remove1(ss.Handshaking, nil)
+	}
+}
+
+// syncConnected makes HandshakeDone say whether a client is connected (on
+// a v0.7 server, which served one client, it meant that client was).
+func (s *Server) syncConnected() {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if s.attached.Load() > 0 {
+		s.Mach.Add1(ss.HandshakeDone, nil)
+	} else {
+		s.Mach.Remove1(ss.HandshakeDone, nil)
+	}
 }
 
 // mutate runs one mutation of a session and fills its reply. The update

@@ -287,6 +287,9 @@ func (se *session) attach(ctx context.Context, conn *rpc2.Conn, resume bool, fro
 	}
 	old := se.conn
 	se.conn = conn
+	if old == nil {
+		se.s.attached.Add(1)
+	}
 	if se.expiry != nil {
 		se.expiry.Stop()
 		se.expiry = nil
@@ -340,6 +343,7 @@ func (se *session) detach(conn *rpc2.Conn) (detached, expireNow bool) {
 		return false, false
 	}
 	se.conn = nil
+	se.s.attached.Add(-1)
 	if se.closed {
 		return true, false
 	}
@@ -398,6 +402,7 @@ func (s *Server) onDisconnect(conn *rpc2.Conn, _ error) {
 		s.expire(se)
 	}
 	if detached {
+		s.syncConnected()
 		s.Mach.Add1(ss.ClientDisconnected, am.A{"id": se.clientID})
 	}
 }

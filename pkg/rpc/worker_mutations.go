@@ -176,17 +176,15 @@ func (w *Worker) mutate(ctx context.Context, typ byte, states am.S, args am.A, m
 	}
 	reqID, ack := w.c.pend.add()
 	defer w.c.pend.done(reqID)
+	conn, link, err := w.c.liveLink()
+	if err != nil {
+		// not connected: nothing was sent
+		return am.Canceled, err
+	}
 	for try := 0; ; try++ {
-		conn, link, err := w.c.liveLink()
-		if err != nil {
-			return am.Canceled, err
-		}
-		if try > 0 {
-			ack = w.c.pend.ack()
-		}
 		msg, method := mutationMsg(typ, reqID, ack, idxs, args, merr, false)
 		var resp respResult
-		err = w.c.callOn(ctx, conn, method, msg, &resp)
+		err = w.c.callOnLink(ctx, link, method, msg, &resp)
 		if err == nil {
 			if resp.result == 0 {
 				return am.Canceled, fmt.Errorf("%w: mutation result 0", ErrInvalidResp)
@@ -204,9 +202,11 @@ func (w *Worker) mutate(ctx context.Context, typ byte, states am.S, args am.A, m
 		// or on the next one if it resumes this session: the server runs
 		// it at most once. A new session (the server restarted) can't know
 		// whether the first attempt ran, so don't guess.
-		if err := w.c.awaitLink(ctx, link); err != nil {
+		if link, err = w.c.awaitLink(ctx, link); err != nil {
 			return am.Canceled, fmt.Errorf("%w (the mutation may or may not have run)", err)
 		}
+		conn = link.conn
+		ack = w.c.pend.ack()
 	}
 }
 

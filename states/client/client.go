@@ -10,12 +10,13 @@ const (
 	Exception     = ss.Exception
 	ErrNetwork    = ss.ErrNetwork
 	ErrRpc        = ss.ErrRpc
+	ErrOnClient   = ss.ErrOnClient
 	Start         = ss.Start
 	Ready         = ss.Ready
+	HandshakeDone = ss.HandshakeDone
+	Handshaking   = ss.Handshaking
 	Connecting    = "Connecting"
 	Connected     = "Connected"
-	Handshaking   = "Handshaking"
-	HandshakeDone = "HandshakeDone"
 	Disconnecting = "Disconnecting"
 	Disconnected  = "Disconnected"
 	// Payload is added (Multi) for every payload the server sends, with the
@@ -44,6 +45,5 @@ var States = am.StructMerge(ss.SharedStates, am.Struct{
 
 // Names is the ordered list of the client control machine's states.
 var Names = am.SAdd(ss.SharedNames, am.S{
-	Connecting, Connected, Handshaking, HandshakeDone, Disconnecting,
-	Disconnected, Payload,
+	Connecting, Connected, Disconnecting, Disconnected, Payload,
 })
