@@ -44,7 +44,7 @@ func TestQuickstart(t *testing.T) {
 		"server: ready\n",
 		"client: connected, mirror is ()[Requested:0 Working:0 Done:0 Exception:0]\n",
 		"server: request 1 accepted, working\n",
-		"client: Add1(Requested) = executed\n",
+		"client: Mutate(Add Requested) = executed\n",
 		"server: request 1 done (result 499500)\n",
 		"client: Done, mirror is (Requested:1 Done:1)\n",
 		"client: stopping\n",
