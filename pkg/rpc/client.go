@@ -650,6 +650,11 @@ func (c *Client) handleBye(_ context.Context, conn *rpc2.Conn, _ *Empty, _ *Empt
 	c.mu.Unlock()
 	if l != nil && l.conn == conn {
 		l.bye.Store(true)
+		// not ready from now on, before the server's Shutdown can return:
+		// new calls fail fast with ErrNotReady instead of being written to
+		// a connection that is closing
+		c.setLink(nil)
+		c.Mach.Add1(ss.Disconnecting, nil)
 	}
 	// Close waits for the read loop, which runs this handler
 	c.wg.Add(1)
