@@ -69,9 +69,9 @@ type Conn struct {
 	draining     atomic.Bool   // server shutdown: refuse new requests
 	drainErr     error         // written once, before draining is set
 	drainOnce    sync.Once
-	closing      atomic.Bool   // drained: the writer ends the write side once all is written
-	wshut        atomic.Bool   // the write side was ended by a drain
-	endMode      atomic.Uint32 // how the handlers left at the end are treated, see drain.go
+	closing      atomic.Bool    // drained: the writer ends the write side once all is written
+	wshut        atomic.Bool    // the write side was ended by a drain
+	endMode      atomic.Uint32  // how the handlers left at the end are treated, see drain.go
 	wg           sync.WaitGroup // workers, ordered worker, context watcher, timers
 
 	// Contexts of the requests read and not finished, by seq, so that a
