@@ -403,12 +403,12 @@ func (c *Conn) fail(err error) {
 
 // Close ends the connection at once: pending calls fail with ErrClosed,
 // handlers' contexts are canceled, requests and notifications not yet handled
-// are dropped, frames not yet written are discarded, the transport is
-// closed. It returns once all the
-// connection's goroutines have exited, so it must not be called from one of
-// this connection's handlers (that would wait for itself); a handler that
-// wants to end its connection can return and let the caller close it, or
-// call Close from a new goroutine. Close is idempotent and always returns nil.
+// are dropped, frames not yet written are discarded and the transport is
+// closed. It returns once all the connection's goroutines have exited, so it
+// must not be called from one of this connection's handlers (that would wait
+// for itself); a handler that wants to end its connection can return and let
+// the caller close it, or call Close from a new goroutine. Close is
+// idempotent and always returns nil.
 func (c *Conn) Close() error {
 	c.abort(ErrClosed)
 	<-c.done

@@ -2,8 +2,15 @@ package rpc2
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"io"
+	"math/big"
 	"net"
 	"sync"
 	"syscall"
@@ -63,54 +70,91 @@ var dispatchModes = []struct {
 // of stream (no reset, no broken pipe), and the server's with ErrServerClosed
 // after a Shutdown that did not have to force. Over TCP the server
 // half-closes and waits for the client to close; over net.Pipe it closes
-// after writing.
+// after writing; over TLS it sends close_notify and waits.
 func TestShutdownDeliversQueued(t *testing.T) {
 	const n = 300
+	pairs := []struct {
+		name string
+		dial func(t *testing.T) (net.Conn, net.Conn)
+	}{{"pipe", pipePair}, {"tcp", tcpPair}, {"tls", tlsPair}}
 	for _, mode := range dispatchModes {
-		t.Run(mode.name, func(t *testing.T) {
-			transports(t, func(t *testing.T, dial func(t *testing.T) (net.Conn, net.Conn)) {
-				var log noteLog
-				conns := make(chan *Conn, 1)
-				ends := make(chan error, 1)
-				srv := NewServer(nil,
-					WithOnConnect(func(c *Conn) { conns <- c }),
-					WithOnDisconnect(func(_ *Conn, err error) { ends <- err }))
-				a, b := dial(t)
-				served := make(chan error, 1)
-				go func() { served <- srv.ServeConn(context.Background(), b) }()
-				c := NewConn(a, log.registry(t, mode.opts...))
-				t.Cleanup(func() { closeWithin(t, c); _ = srv.Close() })
-
-				sc := <-conns
-				ctx := context.Background()
-				for i := range n {
-					if i%3 == 2 {
-						require.NoError(t, sc.Notify(ctx, 1, &i))
-					} else {
-						require.NoError(t, sc.Queue(ctx, 1, &i))
-					}
-				}
-				sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				defer cancel()
-				require.NoError(t, srv.Shutdown(sctx), "the drain ended without force")
-				waitDone(t, c, 10*time.Second)
-
-				assertCleanEnd(t, c.Err())
-				end := recvErr(t, ends)
-				assert.ErrorIs(t, end, ErrServerClosed)
-				assert.ErrorIs(t, end, ErrClosed)
-				assert.ErrorIs(t, recvErr(t, served), ErrServerClosed)
-				got := log.list()
-				require.Len(t, got, n, "every notification reached a handler")
-				if mode.ordered {
-					for i, v := range got {
-						require.Equal(t, i, v, "in order")
-					}
-				}
-				assert.ErrorIs(t, sc.Notify(ctx, 1, new(int)), ErrServerClosed)
+		for _, pair := range pairs {
+			t.Run(mode.name+"/"+pair.name, func(t *testing.T) {
+				shutdownDeliversQueued(t, pair.dial, mode.opts, mode.ordered, n)
 			})
-		})
+		}
 	}
+}
+
+func shutdownDeliversQueued(t *testing.T, dial func(t *testing.T) (net.Conn, net.Conn), opts []HandlerOption, ordered bool, n int) {
+	var log noteLog
+	conns := make(chan *Conn, 1)
+	ends := make(chan error, 1)
+	srv := NewServer(nil,
+		WithOnConnect(func(c *Conn) { conns <- c }),
+		WithOnDisconnect(func(_ *Conn, err error) { ends <- err }))
+	a, b := dial(t)
+	served := make(chan error, 1)
+	go func() { served <- srv.ServeConn(context.Background(), b) }()
+	c := NewConn(a, log.registry(t, opts...))
+	t.Cleanup(func() { closeWithin(t, c); _ = srv.Close() })
+
+	sc := <-conns
+	ctx := context.Background()
+	for i := range n {
+		if i%3 == 2 {
+			require.NoError(t, sc.Notify(ctx, 1, &i))
+		} else {
+			require.NoError(t, sc.Queue(ctx, 1, &i))
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, srv.Shutdown(sctx), "the drain ended without force")
+	waitDone(t, c, 10*time.Second)
+
+	assertCleanEnd(t, c.Err())
+	end := recvErr(t, ends)
+	assert.ErrorIs(t, end, ErrServerClosed)
+	assert.ErrorIs(t, end, ErrClosed)
+	assert.ErrorIs(t, recvErr(t, served), ErrServerClosed)
+	got := log.list()
+	require.Len(t, got, n, "every notification reached a handler")
+	if ordered {
+		for i, v := range got {
+			require.Equal(t, i, v, "in order")
+		}
+	}
+	assert.ErrorIs(t, sc.Notify(ctx, 1, new(int)), ErrServerClosed)
+	_, halfCloses := b.(interface{ CloseWrite() error })
+	assert.Equal(t, halfCloses, sc.wshut.Load(), "half-closed where the transport can")
+}
+
+// tlsPair returns the two ends of a TLS connection over TCP loopback, with a
+// certificate made for the test.
+func tlsPair(t *testing.T) (net.Conn, net.Conn) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "rpc2 test"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	a, b := tcpPair(t)
+	ca := tls.Client(a, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+	sb := tls.Server(b, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	return ca, sb
 }
 
 // TestShutdownClientBusy: a client that keeps calling while the server
