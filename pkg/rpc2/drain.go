@@ -36,6 +36,11 @@ func (c *Conn) drain(err error) {
 // queued is written (see writer). Called when a drain finds nothing in
 // flight; calling it again does nothing more.
 func (c *Conn) shutWrite() {
+	c.drainedOnce.Do(func() {
+		if fn := c.cfg.onDrained; fn != nil && c.ctx.Err() == nil {
+			fn(c)
+		}
+	})
 	c.closing.Store(true)
 	c.wake()
 }

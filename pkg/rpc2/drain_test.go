@@ -354,3 +354,51 @@ func TestEOFDeliversNotifications(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownOnDrained: the OnDrained hook runs once per connection, after
+// the requests in flight have replied, and what it sends reaches the peer
+// after those replies and before the end of stream.
+func TestShutdownOnDrained(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	sreg := NewRegistry()
+	require.NoError(t, HandleFunc(sreg, 2, "slow", func(context.Context, *Conn, *int, *int) error {
+		close(entered)
+		<-release
+		return nil
+	}))
+	var hooks sync.WaitGroup
+	hooks.Add(1)
+	conns := make(chan *Conn, 1)
+	srv := NewServer(sreg,
+		WithOnConnect(func(c *Conn) { conns <- c }),
+		WithOnDrained(func(c *Conn) {
+			defer hooks.Done()
+			bye := -1
+			assert.NoError(t, c.Notify(context.Background(), 1, &bye))
+		}))
+	a, b := tcpPair(t)
+	served := make(chan error, 1)
+	go func() { served <- srv.ServeConn(context.Background(), b) }()
+
+	var log noteLog
+	c := NewConn(a, log.registry(t, Ordered()))
+	t.Cleanup(func() { closeWithin(t, c); _ = srv.Close() })
+	<-conns
+	replied := make(chan error, 1)
+	go func() { replied <- c.Call(context.Background(), 2, new(int), new(int)) }()
+	<-entered
+
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(sctx) }()
+	close(release)
+	require.NoError(t, recvErr(t, replied), "the request in flight got its reply")
+	require.NoError(t, recvErr(t, shut))
+	hooks.Wait()
+	waitDone(t, c, 10*time.Second)
+	assertCleanEnd(t, c.Err())
+	assert.Equal(t, []int{-1}, log.list(), "the hook's goodbye arrived")
+	assert.ErrorIs(t, recvErr(t, served), ErrServerClosed)
+}

@@ -215,8 +215,9 @@ func (s *Server) stop() []*Conn {
 //  1. lets the requests and notifications it has already read finish and
 //     send their replies (new requests get a CodeUnavailable error, new
 //     notifications are dropped);
-//  2. writes everything queued for the peer (replies, and notifications sent
-//     with Notify or Queue before this point), after which sends on it fail
+//  2. calls the OnDrained hook (WithOnDrained), which may send last frames,
+//     then writes everything queued for the peer (replies, and
+//     notifications sent with Notify or Queue), after which sends on it fail
 //     with an error matching ErrServerClosed;
 //  3. half-closes the transport if it has a CloseWrite method (*net.TCPConn,
 //     *net.UnixConn, *tls.Conn) and keeps reading until the peer closes in
@@ -231,11 +232,18 @@ func (s *Server) stop() []*Conn {
 // Connections end with an error matching both ErrClosed and ErrServerClosed
 // (one whose peer went away before step 3 ends with ErrConnLost).
 func (s *Server) Shutdown(ctx context.Context) error {
+	// in parallel: a connection's OnDrained hook may wait for a slow peer
+	var drains sync.WaitGroup
 	for _, c := range s.stop() {
-		c.drain(errShutdown)
+		drains.Add(1)
+		go func() {
+			defer drains.Done()
+			c.drain(errShutdown)
+		}()
 	}
 	done := make(chan struct{})
 	go func() {
+		drains.Wait()
 		s.wg.Wait()
 		close(done)
 	}()
