@@ -69,7 +69,7 @@ type Conn struct {
 	draining     atomic.Bool   // server shutdown: refuse new requests
 	drainErr     error         // written once, before draining is set
 	drainOnce    sync.Once
-	drainedOnce  sync.Once // the OnDrained hook
+	drainedOnce  sync.Once      // the OnDrained hook
 	closing      atomic.Bool    // drained: the writer ends the write side once all is written
 	wshut        atomic.Bool    // the write side was ended by a drain
 	endMode      atomic.Uint32  // how the handlers left at the end are treated, see drain.go
