@@ -414,11 +414,12 @@ func (c *Client) liveConn() (*rpc2.Conn, error) {
 
 // awaitLink waits, bounded by ctx and the call timeout, until a call that
 // failed on link old may be sent again, and returns the link to send it on:
-// old itself if it is still live (the call timed out), or the link of a new
-// connection that resumed the same session. A connection that failed counts
-// as gone even before the client loop notices. A new session means the
-// server lost the old one's state (it restarted).
-func (c *Client) awaitLink(ctx context.Context, old *link) (*link, error) {
+// old itself if the call only timed out (sameOK) and old is still live, or
+// the link of a new connection that resumed the same session. A connection
+// that failed counts as gone even before the client loop notices (a failed
+// write ends the connection only once its read side ends). A new session
+// means the server lost the old one's state (it restarted).
+func (c *Client) awaitLink(ctx context.Context, old *link, sameOK bool) (*link, error) {
 	t := time.NewTimer(c.opts.callTimeout)
 	defer t.Stop()
 	for {
@@ -429,7 +430,9 @@ func (c *Client) awaitLink(ctx context.Context, old *link) (*link, error) {
 		case l == nil || l.conn.Err() != nil:
 			// away, or this link failed and a new one is coming
 		case l == old:
-			return l, nil
+			if sameOK {
+				return l, nil
+			}
 		case l.session == old.session:
 			return l, nil
 		default:
