@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,37 +12,15 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/arpc-go/arpc/internal/exampletest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRun runs the demo as `go run` does and checks what it prints.
 func TestRun(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out syncBuffer
-	if err := run(ctx, &out); err != nil {
-		t.Fatalf("run: %v\noutput:\n%s", err, out.String())
-	}
-	got := out.String()
+	got := exampletest.Run(t, run)
 	for _, want := range []string{
 		"client: request 1 (every backend answers): 200 OK\n  stock: reserved book\n  payment: charged for book\n  shipping: booked a courier for book\n",
 		"client: request 2 (payment fails): 502 Bad Gateway\n",
@@ -128,7 +104,7 @@ func (tr *tracker) seenEvent(kind, id string) bool {
 // and a late reply recognised; then that nothing is left behind.
 func TestGatewayOutcomes(t *testing.T) {
 	baseline := runtime.NumGoroutine()
-	var out syncBuffer
+	var out exampletest.Buffer
 	s, err := newSystem(&out)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,8 +10,6 @@ import (
 
 	am "github.com/arpc-go/arpc/pkg/machine"
 	"github.com/arpc-go/arpc/pkg/rpc"
-	ssC "github.com/arpc-go/arpc/states/client"
-	ssS "github.com/arpc-go/arpc/states/server"
 )
 
 // The order machine: a request starts work, work ends in Done.
@@ -76,56 +73,51 @@ func run(ctx context.Context, out io.Writer) error {
 	}()
 
 	// 2. the server, on an ephemeral loopback port
-	srv, err := rpc.NewServer(ctx, "127.0.0.1:0", "orders", worker, nil)
+	srv, err := rpc.Listen(ctx, "127.0.0.1:0", worker)
 	if err != nil {
 		return err
 	}
-	defer srv.Stop(true)
-	srv.Start()
-	if err := wait(ctx, srv.Mach, ssS.RpcReady); err != nil {
-		return err
-	}
+	defer func() {
+		// let what is in flight finish, say goodbye, then dispose
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		_ = srv.Close()
+	}()
 	fmt.Fprintln(out, "server: ready")
 
-	// 3. the client, mirroring the machine
-	c, err := rpc.NewClient(ctx, srv.Addr, "web", states, names)
+	// 3. the client, mirroring the machine; ctx bounds connecting only
+	c, err := rpc.Dial(ctx, srv.Addr, states, names)
 	if err != nil {
 		return err
 	}
-	defer c.Stop(ctx, true)
-	c.Start()
-	if err := wait(ctx, c.Mach, ssC.Ready); err != nil {
-		return err
-	}
+	defer c.Close()
 	fmt.Fprintln(out, "client: connected, mirror is", c.Worker.StringAll())
 
-	// 4. sync over async: mutate, then wait locally with a deadline
-	res := c.Worker.Add1("Requested", am.A{"id": 1})
-	fmt.Fprintln(out, "client: Add1(Requested) =", res)
+	// 4. sync over async: mutate and wait for the answer, all under the
+	// request's deadline
 	reqCtx, reqCancel := context.WithTimeout(ctx, 2*time.Second)
 	defer reqCancel()
-	select {
-	case <-c.Worker.When1("Done", reqCtx):
-	case <-reqCtx.Done():
+	res, err := c.Worker.Mutate(reqCtx, am.MutationAdd, am.S{"Requested"}, am.A{"id": 1})
+	if err != nil {
+		return fmt.Errorf("request not taken: %w", err)
 	}
-	if reqCtx.Err() != nil {
+	fmt.Fprintln(out, "client: Mutate(Add Requested) =", res)
+	if err := wait(reqCtx, c.Worker, "Done"); err != nil {
 		// an HTTP front would answer 504 Gateway Timeout here
-		return fmt.Errorf("no answer in time: %w", reqCtx.Err())
+		return fmt.Errorf("no answer in time: %w", err)
 	}
 	fmt.Fprintln(out, "client: Done, mirror is", c.Worker.String())
 	fmt.Fprintln(out, "client: stopping")
 	return nil
 }
 
-// wait waits for state on mach, or fails on Exception or ctx.
-func wait(ctx context.Context, mach *am.Machine, state string) error {
-	select {
-	case <-mach.When1(state, ctx):
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+// wait waits for state on mach (a local machine or a mirror). A When
+// channel also closes when its context ends, so the error says which it was.
+func wait(ctx context.Context, mach am.Api, state string) error {
+	<-mach.When1(state, ctx)
+	if mach.Is1(state) {
 		return nil
-	case <-mach.WhenErr(ctx):
-		return errors.Join(fmt.Errorf("%s failed", mach.ID), mach.Err())
 	}
+	return ctx.Err()
 }

@@ -62,10 +62,6 @@ type Client struct {
 type link struct {
 	conn    *rpc2.Conn
 	session string
-	// bye is set when the server said goodbye on this connection: it ran
-	// and answered everything it accepted, so calls still pending when the
-	// connection closes did not run.
-	bye atomic.Bool
 }
 
 // Dial connects to the aRPC server at addr, for a machine with the schema
@@ -339,7 +335,8 @@ func (c *Client) run(ctx context.Context, l *link) {
 				if errors.Is(err, ErrSchemaMismatch) || !c.opts.reconnect {
 					return
 				}
-				// full jitter: spread the reconnections of many clients
+				// equal jitter (half fixed, half random): spread the
+				// reconnections of many clients
 				d := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
 				backoff = min(backoff*2, c.opts.maxBackoff)
 				t := time.NewTimer(d)
@@ -371,7 +368,7 @@ func (c *Client) run(ctx context.Context, l *link) {
 		_ = l.conn.Close()
 		c.setLink(nil)
 		c.Worker.connLost()
-		if ctx.Err() == nil && !l.bye.Load() {
+		if ctx.Err() == nil && !saidBye(l.conn) {
 			c.Mach.AddErrState(ss.ErrNetwork,
 				fmt.Errorf("%w: connection lost: %w", ErrNetwork, l.conn.Err()), nil)
 		}
@@ -421,11 +418,12 @@ func (c *Client) liveConn() (*rpc2.Conn, error) {
 
 // awaitLink waits, bounded by ctx and the call timeout, until a call that
 // failed on link old may be sent again, and returns the link to send it on:
-// old itself if it is still live (the call timed out), or the link of a new
-// connection that resumed the same session. A connection that failed counts
-// as gone even before the client loop notices. A new session means the
-// server lost the old one's state (it restarted).
-func (c *Client) awaitLink(ctx context.Context, old *link) (*link, error) {
+// old itself if the call only timed out (sameOK) and old is still live, or
+// the link of a new connection that resumed the same session. A connection
+// that failed counts as gone even before the client loop notices (a failed
+// write ends the connection only once its read side ends). A new session
+// means the server lost the old one's state (it restarted).
+func (c *Client) awaitLink(ctx context.Context, old *link, sameOK bool) (*link, error) {
 	t := time.NewTimer(c.opts.callTimeout)
 	defer t.Stop()
 	for {
@@ -436,7 +434,9 @@ func (c *Client) awaitLink(ctx context.Context, old *link) (*link, error) {
 		case l == nil || l.conn.Err() != nil:
 			// away, or this link failed and a new one is coming
 		case l == old:
-			return l, nil
+			if sameOK {
+				return l, nil
+			}
 		case l.session == old.session:
 			return l, nil
 		default:
@@ -491,8 +491,10 @@ func (c *Client) handshake(ctx context.Context, nc net.Conn) (*link, error) {
 		Version:      c.Worker.appliedVersion(),
 		StateHashes:  c.stateHashes,
 	}, &resp)
-	if err == nil && !resp.Resumed && session != "" {
-		// a new session: register the remote watches again
+	if err == nil && resp.Session != session && session != "" {
+		// a new session (the server lost the old one): register the
+		// remote watches again. A kept session still has them, even when
+		// its stream could not resume and the clock came in full.
 		err = c.Worker.rewatch(ctx, conn)
 	}
 	if err == nil {
@@ -603,7 +605,7 @@ func (c *Client) wrapErr(l *link, err error) error {
 		// the caller's own deadline or cancellation
 		return err
 	}
-	if l != nil && l.bye.Load() {
+	if l != nil && saidBye(l.conn) {
 		return fmt.Errorf("%w: the server shut down before this call ran", ErrStopped)
 	}
 	return fmt.Errorf("%w: %w", ErrNetwork, err)
@@ -643,17 +645,31 @@ func (c *Client) handlePayload(_ context.Context, _ *rpc2.Conn, p *ArgsPayload, 
 	return nil
 }
 
+// byeKey marks, among a connection's values, that the server said goodbye
+// on it: it had run and answered everything it accepted, so calls still
+// pending when the connection closes did not run. Kept on the connection
+// (not the link) so that a goodbye right after the handshake, before the
+// link is published, counts too.
+var byeKey = new(byte)
+
+func saidBye(conn *rpc2.Conn) bool { return conn.Value(byeKey) != nil }
+
 // handleBye: the server is going away cleanly. Every reply and update it
 // had for this client came before the Bye (one ordered stream), so the calls
 // still waiting did not run: they fail with ErrStopped once the connection
 // ends, and the client ends it now rather than write more to a server that
 // is closing (the loop then reconnects, as after any drop).
 func (c *Client) handleBye(_ context.Context, conn *rpc2.Conn, _ *Empty, _ *Empty) error {
+	conn.SetValue(byeKey, true)
 	c.mu.Lock()
 	l := c.link
 	c.mu.Unlock()
 	if l != nil && l.conn == conn {
-		l.bye.Store(true)
+		// not ready from now on, before the server's Shutdown can return:
+		// new calls fail fast with ErrNotReady instead of being written to
+		// a connection that is closing
+		c.setLink(nil)
+		c.Mach.Add1(ss.Disconnecting, nil)
 	}
 	// Close waits for the read loop, which runs this handler
 	c.wg.Add(1)

@@ -16,37 +16,69 @@
 // versioned diffs, gathered for a short interval (WithPushInterval). WhenArgs
 // and Err work remotely too, and Log logs on the source.
 //
-// A typical sync-over-async exchange is an Add followed by a When with a
-// deadline:
+// # Connecting, mutating, stopping
 //
-//	c.Worker.Add1("Requested", am.A{"id": id})
-//	select {
-//	case <-c.Worker.When1("Done", ctx):
-//		// answer 200
-//	case <-ctx.Done():
-//		// answer 504; nothing is left waiting
-//	}
+// Listen starts a server and Dial returns a connected client whose mirror
+// is ready (or an error wrapping ErrNetwork or ErrSchemaMismatch, naming the
+// states that differ). Worker.Mutate takes a context like
+// (*am.Machine).Mutate and returns this call's own error: when ctx ends
+// first it returns within milliseconds, and the server drops the mutation
+// if it has not started yet.
+//
+//	srv, err := rpc.Listen(ctx, "127.0.0.1:0", source)
+//	c, err := rpc.Dial(ctx, srv.Addr, schema, names)
+//	defer c.Close()
+//	res, err := c.Worker.Mutate(reqCtx, am.MutationAdd, am.S{"Requested"}, args)
+//	...
+//	err = srv.Shutdown(ctx) // in-flight mutations finish; clients see ErrStopped
+//
+// # Failures
+//
+// A client reconnects by itself (WithReconnect: on by default, jittered
+// exponential backoff). While it is away, Client.Mach loses Ready and shows
+// Disconnected (Connecting while it retries), reads of the mirror may be
+// stale, and Mutate fails at once with ErrNotReady (nothing was sent). Back on the same server process, the session resumes
+// from the last version the mirror applied; after a server restart the
+// mirror resyncs the whole clock, and its ticks never decrease. Registered
+// waits (When*, WhenArgs) carry over either way.
+//
+// A mutation whose connection failed before its reply returns an error
+// wrapping ErrNetwork: the outcome is unknown. With WithRetries the client
+// sends it again, with the same request ID, once the session has resumed:
+// the server runs each request ID at most once and answers every attempt
+// with that one outcome. Server.Shutdown lets the mutations in flight finish
+// and reach their callers, then says goodbye: the calls still pending fail
+// with ErrStopped, which means the mutation did not run. Keepalives
+// (WithClientKeepalive, WithServerKeepalive) detect a peer that vanished
+// without closing its connection.
+//
+// A client's bad input (an unknown state, a malformed message) fails that
+// client's call only: the source never sees it.
 //
 // # Consistency
 //
-// The mirror applies updates in version order, buffering one that overtakes
-// another, and resynchronises the whole clock (Worker.Resync) when a version
-// stays missing. A mirror is never ahead of the source; it lags by at most the
-// push interval plus the network. A state that was deactivated and activated
-// again between two updates is not missed: tick deltas tell When, WhenNot and
-// state contexts that it passed through the awaited condition.
+// Each session has one ordered stream of versioned updates: the update that
+// carries a mutation's effect comes right before its reply, and pushes of
+// other changes follow in the same order, so the mirror applies each as it
+// arrives. A mirror is never ahead of the source; it lags by at most the
+// push interval plus the network. A state that was deactivated and
+// activated again between two updates is not missed: tick deltas tell When,
+// WhenNot and state contexts that it passed through the awaited condition.
 //
 // # Control machines
 //
 // Server.Mach and Client.Mach are the components' own state machines (schemas
 // in states/server and states/client): wait on RpcReady or Ready, react to
 // Exception with ErrNetwork or ErrRpc, ClientConnected, Disconnected, Payload.
+// The asyncmachine-go v0.7 names (ClientConn, ClientDisconn, HandshakeDone,
+// Handshaking, ErrOnClient) are there too.
 //
 // # Lifecycle and safety
 //
-// Every method is safe for concurrent use. Server.Stop and Client.Stop return
-// once every goroutine they started is gone. Bad input from a peer (unknown
-// state index, malformed message, unknown method, a vanished client) fails
-// that one call with an error; the process and the other sessions keep
-// running. The wire protocol is written down in PROTOCOL.md.
+// Every method is safe for concurrent use. Server.Shutdown, Server.Close and
+// Client.Close return once every goroutine they started is gone. Bad input
+// from a peer (unknown state index, malformed message, unknown method, a
+// vanished client) fails that one call with an error; the process and the
+// other sessions keep running. The wire protocol is written down in
+// PROTOCOL.md.
 package rpc

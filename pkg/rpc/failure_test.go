@@ -1405,3 +1405,39 @@ func failReconnect(t *testing.T, c *rpc.Client, px *failProxy) {
 	})
 	require.Equal(t, 2, px.acceptCount())
 }
+
+// TestFailWatchMatchLostWithStream: a remote WhenArgs whose match was sent
+// on a connection that died before delivering it, when the session's resume
+// buffer no longer holds that update, still fires: the full resync of the
+// kept session reports the match again.
+func TestFailWatchMatchLostWithStream(t *testing.T) {
+	rec := newFailRecorder()
+	src := failSource(t, rec)
+	srv := failListen(t, src, rpc.WithResumeBuffer(2))
+	px := newFailProxy(t, srv.Addr)
+	c := failDial(t, px.addr(), rpc.WithReconnect(true, time.Millisecond, 20*time.Millisecond))
+	// the watch's ctx outlives the wait below: a closed channel is a match
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	matched := c.Worker.WhenArgs(fA, am.A{"id": "w"}, ctx)
+
+	// the match and more changes go out into a stalled link, one pushed
+	// update each, more than the resume buffer holds
+	px.stall()
+	pushed := func(mutate func()) {
+		calls := srv.CallCount()
+		mutate()
+		failUntil(t, "the change to be pushed", func() bool { return srv.CallCount() > calls })
+	}
+	pushed(func() { src.Add1(fA, am.A{"id": "w"}) })
+	for range 2 {
+		pushed(func() { src.Add1(fB, am.A{"id": "b"}) })
+		pushed(func() { src.Remove1(fB, nil) })
+	}
+	require.Equal(t, 1, px.cut())
+	px.resume()
+
+	failWait(t, matched, "the watch to fire after the reconnect")
+	assert.True(t, c.Worker.Is1(fA))
+	assert.GreaterOrEqual(t, px.acceptCount(), 2)
+}

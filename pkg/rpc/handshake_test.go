@@ -51,8 +51,9 @@ func TestServerV07States(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
+	disconn := srv.Mach.WhenTicks(ssS.ClientDisconn, 1, ctx)
 	require.NoError(t, c1.Close())
-	waitCh(t, srv.Mach.WhenTicks(ssS.ClientDisconn, 1, ctx), "ClientDisconn")
+	waitCh(t, disconn, "ClientDisconn")
 	assert.True(t, srv.Mach.Is1(ssS.HandshakeDone), "c2 is still connected")
 	require.NoError(t, c2.Close())
 	waitCh(t, srv.Mach.WhenNot1(ssS.HandshakeDone, ctx), "HandshakeDone to end with the last client")

@@ -307,6 +307,7 @@ func (s *Server) start() error {
 		rpc2.WithMaxMessageSize(s.opts.maxMessageSize),
 		rpc2.WithLogger(s.opts.logger),
 		rpc2.WithOnDisconnect(s.onDisconnect),
+		rpc2.WithOnDrained(s.goodbye),
 		rpc2.WithKeepalive(s.opts.keepalive),
 	)
 	s.rpc = srv
@@ -354,9 +355,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = ctx.Err()
 		}
 	}
-	if err == nil {
-		s.goodbye(ctx)
-	}
+	// the rpc2 server's drain says goodbye on each connection (goodbye)
 	if srv != nil {
 		if e := srv.Shutdown(ctx); e != nil && err == nil && ctx.Err() != nil {
 			err = ctx.Err()
@@ -374,37 +373,35 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// goodbye sends every connected client its last update and a Bye, in
-// parallel, each bounded by ctx and the call timeout, so a client that
-// stopped reading can't delay the others.
-func (s *Server) goodbye(ctx context.Context) {
-	var wg sync.WaitGroup
-	for _, se := range s.sessionList() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sctx, cancel := context.WithTimeout(ctx, s.opts.goodbyeTimeout)
-			defer cancel()
-			se.wmu.Lock()
-			defer se.wmu.Unlock()
-			se.mu.Lock()
-			conn := se.conn
-			var u msgUpdate
-			if conn != nil {
-				se.nextLocked(&u)
-			}
-			se.mu.Unlock()
-			if conn == nil {
-				return
-			}
-			if u.version != 0 {
-				_ = conn.Queue(sctx, mUpdate, &u)
-			}
-			s.calls.Add(1)
-			_ = conn.Notify(sctx, mBye, &Empty{})
-		}()
+// goodbye sends a drained connection's client its last update and a Bye
+// (the rpc2 server's OnDrained hook: Shutdown drains the connections in
+// parallel, so a client that stopped reading can't delay the others). It
+// comes after the replies of every request of that connection, so a call
+// that has no reply by the Bye did not run.
+func (s *Server) goodbye(conn *rpc2.Conn) {
+	se, _ := conn.Value(sessionKey).(*session)
+	if se == nil {
+		return
 	}
-	wg.Wait()
+	ctx, cancel := context.WithTimeout(conn.Context(), s.opts.goodbyeTimeout)
+	defer cancel()
+	se.wmu.Lock()
+	defer se.wmu.Unlock()
+	se.mu.Lock()
+	var u msgUpdate
+	current := se.conn == conn && !se.closed
+	if current {
+		se.nextLocked(&u)
+	}
+	se.mu.Unlock()
+	if !current {
+		return
+	}
+	if u.version != 0 {
+		_ = conn.Queue(ctx, mUpdate, &u)
+	}
+	s.calls.Add(1)
+	_ = conn.Notify(ctx, mBye, &Empty{})
 }
 
 func (s *Server) sessionList() []*session {

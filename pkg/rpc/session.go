@@ -49,12 +49,23 @@ type session struct {
 	inflight  int
 	missed    bool
 	matched   []uint64
-	watches   map[uint64]context.CancelFunc
-	res       results
-	expiry    *time.Timer
-	closed    bool
-	scratch   []tickEntry
+	// fired remembers which update carried each matched watch, so that a
+	// client whose stream can't resume still learns of the matches it
+	// missed (they ride the full update). Pruned at each attach below the
+	// version the client has, and capped at maxFired.
+	fired   []firedWatch
+	watches map[uint64]context.CancelFunc
+	res     results
+	expiry  *time.Timer
+	closed  bool
+	scratch []tickEntry
 }
+
+// firedWatch is a matched watch and the version of the update that said so.
+type firedWatch struct{ version, id uint64 }
+
+// maxFired bounds a session's fired-watch log.
+const maxFired = 4096
 
 func newSessionID() string {
 	var b [16]byte
@@ -62,7 +73,7 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// newSession makes a session and starts its pusher. s.mu must not be held.
+// newSession makes a session; the caller starts its pusher.
 func (s *Server) newSession(clientID string) *session {
 	n := len(s.names)
 	se := &session{
@@ -126,12 +137,24 @@ func (se *session) nextLocked(u *msgUpdate) {
 	u.version = se.version
 	u.entries = slices.Clone(entries)
 	se.scratch = entries[:0]
+	se.logFiredLocked(u)
 	se.keepLocked(*u)
 }
 
+// logFiredLocked records the watches that u reports matched.
+func (se *session) logFiredLocked(u *msgUpdate) {
+	for _, id := range u.matched {
+		se.fired = append(se.fired, firedWatch{version: u.version, id: id})
+	}
+	if n := len(se.fired) - maxFired; n > 0 {
+		se.fired = slices.Delete(se.fired, 0, n)
+	}
+}
+
 // fullLocked fills u with the whole clock as the next version, and makes it
-// the new baseline.
-func (se *session) fullLocked(u *msgUpdate) {
+// the new baseline. The client has applied version from: the watches that
+// matched after it are reported again.
+func (se *session) fullLocked(u *msgUpdate, from uint64) {
 	se.s.tracer.snapshot(se.base, se.baseExits)
 	se.version++
 	u.version = se.version
@@ -142,6 +165,12 @@ func (se *session) fullLocked(u *msgUpdate) {
 		u.err = se.s.wireErr(err)
 	}
 	u.matched, se.matched = se.matched, nil
+	for _, f := range se.fired {
+		if f.version > from {
+			u.matched = append(u.matched, f.id)
+		}
+	}
+	se.logFiredLocked(u)
 	se.ring = se.ring[:0]
 	se.keepLocked(*u)
 }
@@ -218,12 +247,11 @@ func (se *session) flush(ctx context.Context, replyConn *rpc2.Conn, endMutation 
 }
 
 // endNoReply ends a mutation that has no reply: the pusher sends its
-// effect.
+// effect (always woken: the mutation's own change has no reply to ride).
 func (se *session) endNoReply() {
 	se.mu.Lock()
 	se.inflight--
-	wake := se.inflight == 0 && se.missed
-	if wake {
+	if se.inflight == 0 {
 		se.missed = false
 	}
 	se.mu.Unlock()
@@ -299,11 +327,13 @@ func (se *session) attach(ctx context.Context, conn *rpc2.Conn, resume bool, fro
 	if resume {
 		ups, resumed = se.replayLocked(from)
 	}
+	// the client has everything up to from: forget what it was told
+	se.fired = slices.DeleteFunc(se.fired, func(f firedWatch) bool { return f.version <= from })
 	var u msgUpdate
 	if resumed {
 		se.nextLocked(&u)
 	} else {
-		se.fullLocked(&u)
+		se.fullLocked(&u, from)
 	}
 	if u.version != 0 {
 		ups = append(ups, u)

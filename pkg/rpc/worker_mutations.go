@@ -202,7 +202,7 @@ func (w *Worker) mutate(ctx context.Context, typ byte, states am.S, args am.A, m
 		// or on the next one if it resumes this session: the server runs
 		// it at most once. A new session (the server restarted) can't know
 		// whether the first attempt ran, so don't guess.
-		if link, err = w.c.awaitLink(ctx, link); err != nil {
+		if link, err = w.c.awaitLink(ctx, link, errors.Is(err, ErrNetworkTimeout)); err != nil {
 			return am.Canceled, fmt.Errorf("%w (the mutation may or may not have run)", err)
 		}
 		conn = link.conn

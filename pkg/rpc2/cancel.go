@@ -143,10 +143,15 @@ func (h *handlerCtx) cancel() bool {
 		return true
 	}
 	h.mu.Lock()
-	if h.done != nil {
-		close(h.done)
-	} else {
+	// A Done that ran between the swap above and the load of observed saw
+	// the context canceled already and handed out closedChan: that one is
+	// closed for good and shared, so it must not be closed again.
+	switch h.done {
+	case nil:
 		h.done = closedChan
+	case closedChan:
+	default:
+		close(h.done)
 	}
 	afters := h.afters
 	h.afters = nil

@@ -5,6 +5,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -66,7 +67,12 @@ type Conn struct {
 	freed        atomic.Int64  // finished notifications not yet credited
 	settingsSeen bool          // read loop only
 	draining     atomic.Bool   // server shutdown: refuse new requests
-	drainErr     error
+	drainErr     error         // written once, before draining is set
+	drainOnce    sync.Once
+	drainedOnce  sync.Once      // the OnDrained hook
+	closing      atomic.Bool    // drained: the writer ends the write side once all is written
+	wshut        atomic.Bool    // the write side was ended by a drain
+	endMode      atomic.Uint32  // how the handlers left at the end are treated, see drain.go
 	wg           sync.WaitGroup // workers, ordered worker, context watcher, timers
 
 	// Contexts of the requests read and not finished, by seq, so that a
@@ -184,7 +190,16 @@ func (c *Conn) open() {
 // the connection's other goroutines and closes done.
 func (c *Conn) readLoop() {
 	err := c.readFrames()
-	c.fail(lostError(err))
+	end := lostError(err)
+	if err == io.EOF {
+		// The peer ended its stream between frames: what it sent is whole,
+		// so the notifications already read are still handled.
+		c.endMode.CompareAndSwap(endRunning, endDeliver)
+		if c.wshut.Load() {
+			end = c.drainErr // the last step of a drain: the peer closed in turn
+		}
+	}
+	c.fail(end)
 	c.wg.Wait()
 	close(c.done)
 }
@@ -387,14 +402,16 @@ func (c *Conn) fail(err error) {
 	})
 }
 
-// Close ends the connection: pending calls fail with ErrClosed, handlers'
-// contexts are canceled, the transport is closed. It returns once all the
-// connection's goroutines have exited, so it must not be called from one of
-// this connection's handlers (that would wait for itself); a handler that
-// wants to end its connection can return and let the caller close it, or
-// call Close from a new goroutine. Close is idempotent and always returns nil.
+// Close ends the connection at once: pending calls fail with ErrClosed,
+// handlers' contexts are canceled, requests and notifications not yet handled
+// are dropped, frames not yet written are discarded and the transport is
+// closed. It returns once all the connection's goroutines have exited, so it
+// must not be called from one of this connection's handlers (that would wait
+// for itself); a handler that wants to end its connection can return and let
+// the caller close it, or call Close from a new goroutine. Close is
+// idempotent and always returns nil.
 func (c *Conn) Close() error {
-	c.fail(ErrClosed)
+	c.abort(ErrClosed)
 	<-c.done
 	return nil
 }

@@ -71,6 +71,7 @@ func (c *Conn) worker(r *request) {
 		case r = <-c.handoff:
 		case r = <-c.queue:
 		case <-c.ctx.Done():
+			c.serveLeft(c.queue)
 			return
 		}
 	}
@@ -85,6 +86,7 @@ func (c *Conn) orderedWorker() {
 		case r := <-c.orderedQ:
 			c.serve(r)
 		case <-c.ctx.Done():
+			c.serveLeft(c.orderedQ)
 			return
 		}
 	}
@@ -103,13 +105,15 @@ const errCanceledByPeer = "canceled by the caller before it started"
 
 // serve runs one request and sends its reply; for a notification it only
 // returns the credit. A request canceled by the peer before it started is
-// answered with a CodeCanceled error instead of running.
+// answered with a CodeCanceled error instead of running. After the end of
+// the connection only notifications run, and only while it delivers (see
+// delivering).
 func (c *Conn) serve(r *request) {
 	seq, code, msg, h, hc, args, reply := r.seq, r.code, r.msg, r.h, r.ctx, r.args, r.reply
 	*r = request{}
 	requestPool.Put(r)
 	var err error
-	if code == 0 && c.ctx.Err() == nil {
+	if code == 0 && (c.ctx.Err() == nil || seq == 0 && c.delivering()) {
 		if seq != 0 && hc.canceled() {
 			code, msg = CodeCanceled, errCanceledByPeer
 		} else {
@@ -129,7 +133,7 @@ func (c *Conn) serve(r *request) {
 			c.log.Debug("rpc2: notification handler failed", "method", h.name, "err", err)
 		}
 		if c.finishRequest(true, false) {
-			c.fail(c.drainErr)
+			c.shutWrite()
 		}
 		return
 	}
@@ -137,21 +141,21 @@ func (c *Conn) serve(r *request) {
 	switch {
 	case c.ctx.Err() != nil:
 	case code != 0:
-		_ = c.sendError(seq, code, msg, last)
+		_ = c.sendError(seq, code, msg)
 	case err != nil:
 		code, msg := toWireError(err)
-		_ = c.sendError(seq, code, msg, last)
+		_ = c.sendError(seq, code, msg)
 	default:
-		err = c.send(c.ctx, kindReply, seq, 0, reply, last)
+		err = c.send(c.ctx, kindReply, seq, 0, reply, false)
 		switch {
 		case errors.Is(err, ErrEncode):
-			_ = c.sendError(seq, CodeInternal, fmt.Sprintf("%s: %v", h.name, err), last)
+			_ = c.sendError(seq, CodeInternal, fmt.Sprintf("%s: %v", h.name, err))
 		case errors.Is(err, ErrTooLarge):
-			_ = c.sendError(seq, CodeTooLarge, fmt.Sprintf("%s: %v", h.name, err), last)
+			_ = c.sendError(seq, CodeTooLarge, fmt.Sprintf("%s: %v", h.name, err))
 		}
 	}
 	if last {
-		c.fail(c.drainErr)
+		c.shutWrite() // after the reply is queued: the writer writes it first
 	}
 }
 
@@ -170,7 +174,7 @@ func (c *Conn) serveInline(h *handler, hc *handlerCtx, args, reply any) {
 		c.wake() // the read loop must not write
 	}
 	if c.finishRequest(true, true) {
-		c.fail(c.drainErr)
+		c.shutWrite()
 	}
 }
 
@@ -197,15 +201,4 @@ func (c *Conn) invoke(h *handler, ctx context.Context, args, reply any) (err err
 		}
 	}()
 	return h.call(ctx, c, args, reply)
-}
-
-// drain refuses new requests (CodeUnavailable) and ends the connection with
-// err once the requests in flight are done. drainErr is written before
-// draining is set, so readers that see draining see it.
-func (c *Conn) drain(err error) {
-	c.drainErr = err
-	c.draining.Store(true)
-	if c.inflight.Load() == 0 {
-		c.fail(err)
-	}
 }

@@ -22,7 +22,8 @@
 // the transport is noticed.
 //
 // A [Server] serves one Registry on many connections, with connect and
-// disconnect hooks and a graceful [Server.Shutdown].
+// disconnect hooks and a graceful [Server.Shutdown], after which each peer
+// has read every frame the server sent, then end of stream (no reset).
 //
 // # Wire format
 //

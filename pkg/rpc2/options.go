@@ -44,6 +44,7 @@ type config struct {
 	log            *slog.Logger
 	onConnect      func(*Conn)
 	onDisconnect   func(*Conn, error)
+	onDrained      func(*Conn)
 	callTimeout    time.Duration
 	keepalive      time.Duration
 }
@@ -184,6 +185,20 @@ func WithLogger(l *slog.Logger) Option {
 func WithOnConnect(fn func(*Conn)) Option {
 	return Option{func(c *config) error {
 		c.onConnect = fn
+		return nil
+	}}
+}
+
+// WithOnDrained sets a Server hook called once for each connection that
+// Shutdown drains, when no request is in flight on it any more (their
+// replies are queued) and before its write side ends: the last chance to
+// send, for example a goodbye. Frames it sends with Notify or Queue reach
+// the peer after every reply. It may run on the connection's read loop, so
+// it must not wait for a reply (Call); Shutdown's ctx bounds its sends, as
+// the connection closes when ctx ends. NewConn ignores it.
+func WithOnDrained(fn func(*Conn)) Option {
+	return Option{func(c *config) error {
+		c.onDrained = fn
 		return nil
 	}}
 }

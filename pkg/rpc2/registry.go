@@ -127,9 +127,11 @@ func (r *Registry) add(h *handler, opts []HandlerOption) error {
 // and the Conn, on which it may call the peer back. For a request, ctx is
 // canceled when the caller gives up (its context ends: the peer sends a
 // cancel frame), when the connection ends, or when fn returns; for a
-// notification it is canceled when the connection ends. For each request the
-// connection allocates a new A, decodes the arguments into it, allocates a
-// new R and, if fn returns nil, sends *R back. A and R must be types the codec can
+// notification it is canceled when the connection ends (a notification read
+// before the peer ended its stream is still handled after the end, with ctx
+// already canceled). For each request the connection allocates a new A,
+// decodes the arguments into it, allocates a new R and, if fn returns nil,
+// sends *R back. A and R must be types the codec can
 // handle (or implement encoding.BinaryMarshaler/BinaryUnmarshaler on their
 // pointers). It returns an error wrapping ErrInvalid for method 0, a nil fn
 // or a method already registered. Safe for concurrent use.

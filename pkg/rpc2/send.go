@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"runtime"
+	"syscall"
 )
 
 // writeBufLimit bounds the bytes queued for writing; senders wait for the
@@ -157,7 +160,10 @@ func (c *Conn) sendControl(k kind, v uint64, optional bool) {
 	}
 }
 
-// writer writes on behalf of senders that must not block in a write.
+// writer writes on behalf of senders that must not block in a write. It also
+// ends the write side of a drained connection (see shutWrite): once the
+// buffer is written and nobody else is writing, it makes every later send
+// fail with the drain's error and half-closes or closes the transport.
 func (c *Conn) writer() {
 	defer c.wg.Done()
 	for {
@@ -171,9 +177,20 @@ func (c *Conn) writer() {
 		if !c.flushing {
 			werr = c.flushLocked()
 		}
+		shut := c.closing.Load() && c.werr == nil && !c.flushing && len(c.wbuf) == 0
+		if shut {
+			c.werr = c.drainErr
+			if c.wwait != nil {
+				close(c.wwait)
+				c.wwait = nil
+			}
+		}
 		c.wmu.Unlock()
 		if werr != nil {
 			c.fail(werr)
+		}
+		if shut {
+			c.closeWriteSide()
 		}
 	}
 }
@@ -208,7 +225,9 @@ func (c *Conn) flushLocked() error {
 				c.werr = end
 			} else {
 				c.werr = lostError(err)
-				failErr = c.werr
+				if !peerClosed(err) {
+					failErr = c.werr
+				}
 			}
 		}
 		if c.wwait != nil {
@@ -217,7 +236,19 @@ func (c *Conn) flushLocked() error {
 		}
 	}
 	c.flushing = false
+	if c.closing.Load() {
+		c.wake() // the writer may have found this flush under way: let it look again
+	}
 	return failErr
+}
+
+// peerClosed reports whether a write failed because the peer closed the
+// transport. Then the read side ends by itself (at the end of what the peer
+// sent, or at once after a reset), so the read loop ends the connection and
+// frames the peer wrote before it closed are still read and handled; only
+// sends fail from now on.
+func peerClosed(err error) bool {
+	return errors.Is(err, io.ErrClosedPipe) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // waitWriteLocked waits (unlocking wmu meanwhile) until the writer has
@@ -281,9 +312,9 @@ func isNil(v any) bool {
 
 // sendError sends an error reply for seq. The message is cut to fit the
 // frame limit.
-func (c *Conn) sendError(seq uint64, code Code, msg string, wait bool) error {
+func (c *Conn) sendError(seq uint64, code Code, msg string) error {
 	if limit := min(c.cfg.maxMessage-32, 64<<10); len(msg) > limit {
 		msg = msg[:limit]
 	}
-	return c.send(c.ctx, kindError, seq, 0, errBody{code, msg}, wait)
+	return c.send(c.ctx, kindError, seq, 0, errBody{code, msg}, false)
 }

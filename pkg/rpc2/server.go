@@ -209,19 +209,41 @@ func (s *Server) stop() []*Conn {
 	return conns
 }
 
-// Shutdown stops the server gracefully: it stops accepting, lets each
-// connection finish the requests it has already read (new ones get a
-// CodeUnavailable error) and closes it when they are done. If ctx ends first,
-// it closes the remaining connections. It returns after every connection has
-// ended and its OnDisconnect hook has returned: nil, or ctx's error if it had
-// to force. Connections end with an error matching both ErrClosed and
-// ErrServerClosed.
+// Shutdown stops the server gracefully. It stops accepting; then each
+// connection
+//
+//  1. lets the requests and notifications it has already read finish and
+//     send their replies (new requests get a CodeUnavailable error, new
+//     notifications are dropped);
+//  2. calls the OnDrained hook (WithOnDrained), which may send last frames,
+//     then writes everything queued for the peer (replies, and
+//     notifications sent with Notify or Queue), after which sends on it fail
+//     with an error matching ErrServerClosed;
+//  3. half-closes the transport if it has a CloseWrite method (*net.TCPConn,
+//     *net.UnixConn, *tls.Conn) and keeps reading until the peer closes in
+//     turn: replies to this end's calls are still delivered, anything else
+//     is dropped. The peer reads every frame, then end of stream, and no
+//     side sees a reset. A transport without CloseWrite (net.Pipe) is
+//     closed after step 2.
+//
+// If ctx ends first, the remaining connections are closed at once (as by
+// Close). Shutdown returns after every connection has ended and its
+// OnDisconnect hook has returned: nil, or ctx's error if it had to force.
+// Connections end with an error matching both ErrClosed and ErrServerClosed
+// (one whose peer went away before step 3 ends with ErrConnLost).
 func (s *Server) Shutdown(ctx context.Context) error {
+	// in parallel: a connection's OnDrained hook may wait for a slow peer
+	var drains sync.WaitGroup
 	for _, c := range s.stop() {
-		c.drain(errShutdown)
+		drains.Add(1)
+		go func() {
+			defer drains.Done()
+			c.drain(errShutdown)
+		}()
 	}
 	done := make(chan struct{})
 	go func() {
+		drains.Wait()
 		s.wg.Wait()
 		close(done)
 	}()
@@ -231,7 +253,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	for _, c := range s.stop() {
-		c.fail(errShutdown)
+		c.abort(errShutdown)
 	}
 	<-done
 	return ctx.Err()
@@ -242,7 +264,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // after they have ended and their OnDisconnect hooks have returned.
 func (s *Server) Close() error {
 	for _, c := range s.stop() {
-		c.fail(errShutdown)
+		c.abort(errShutdown)
 	}
 	s.wg.Wait()
 	return nil
