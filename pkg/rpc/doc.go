@@ -8,7 +8,9 @@
 //
 // The Worker implements am.Api. Reads and waits (Is, Not, Any, Switch, Time,
 // Clock, Tick, When, WhenNot, WhenTime, WhenTicks, WhenErr, NewStateCtx,
-// String, Inspect...) are answered locally, from a mirrored tick vector.
+// String, Inspect...) are answered locally by an am.Model, the engine's own
+// read-and-wait model, which the client feeds with the server's clock diffs,
+// so they behave exactly as on a local machine.
 // Mutations (Add, Remove, Set, AddErr, AddErrState) run on the server, which
 // resolves relations and runs handlers; each returns the source's result once
 // the mirror reflects what the mutation caused, because its reply carries the
