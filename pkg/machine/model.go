@@ -130,6 +130,9 @@ func (w *ModelWriter) Apply(deltas []TickDelta) {
 		return
 	}
 	sch := m.sch.Load()
+	// watched: a moved state has waiters now; one registered after the
+	// unlock sees the new ticks when it registers
+	watched := false
 	m.seq.Add(1)
 	for _, d := range deltas {
 		if d.Index < 0 || d.Index >= len(sch.ticks) || d.Delta == 0 {
@@ -138,10 +141,13 @@ func (w *ModelWriter) Apply(deltas []TickDelta) {
 		old := sch.ticks[d.Index].Load()
 		sch.ticks[d.Index].Store(old + d.Delta)
 		changes = append(changes, tickChange{idx: d.Index, old: old, new: old + d.Delta, exited: d.Exited})
+		watched = watched || len(m.byState[d.Index]) > 0 || m.stateCtx[d.Index].cancel != nil
 	}
 	m.seq.Add(1)
 	m.mu.Unlock()
-	m.processWaiters(sch, changes)
+	if watched {
+		m.processWaiters(sch, changes)
+	}
 }
 
 // SetTime replaces the whole tick vector (a handshake or a resync), in
