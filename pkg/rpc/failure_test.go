@@ -250,7 +250,7 @@ type failProxy struct {
 	pairs    map[*failPair]struct{}
 	accepted int
 	kills    int
-	budget   int  // connections still to be given a kill point
+	budget   int    // connections still to be given a kill point
 	stallUp  []byte // stall once a client-to-server chunk with these bytes is through
 	killLo   int
 	killHi   int
