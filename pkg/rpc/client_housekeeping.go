@@ -34,6 +34,7 @@ func (c *Client) housekeep(ctx context.Context) {
 			for _, id := range ids {
 				_ = c.notify(mUnwatchArgs, &wireUint{v: id})
 			}
+			c.sendUnrequests()
 		}
 	}
 }

@@ -65,6 +65,8 @@ type Server struct {
 	// drops to zero during a shutdown.
 	active int
 	idle   chan struct{}
+	// req watches the source for the answers to requests
+	req serverRequests
 }
 
 // NewServer creates a server for the source machine worker, whose state names

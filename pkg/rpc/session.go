@@ -49,6 +49,7 @@ type session struct {
 	inflight  int
 	missed    bool
 	matched   []uint64
+	answers   []pendingAnswer // answers to this session's requests, not sent yet
 	watches   map[uint64]context.CancelFunc
 	res       results
 	expiry    *time.Timer
@@ -118,7 +119,8 @@ func (se *session) nextLocked(u *msgUpdate) {
 		u.err = se.s.wireErr(err)
 	}
 	u.matched, se.matched = se.matched, nil
-	if len(entries) == 0 && u.err == nil && len(u.matched) == 0 {
+	u.answers = se.takeAnswersLocked()
+	if len(entries) == 0 && u.err == nil && len(u.matched) == 0 && len(u.answers) == 0 {
 		se.scratch = entries
 		return
 	}
@@ -142,6 +144,7 @@ func (se *session) fullLocked(u *msgUpdate) {
 		u.err = se.s.wireErr(err)
 	}
 	u.matched, se.matched = se.matched, nil
+	u.answers = se.takeAnswersLocked()
 	se.ring = se.ring[:0]
 	se.keepLocked(*u)
 }
@@ -369,6 +372,7 @@ func (se *session) close() {
 	}
 	se.mu.Unlock()
 	se.cancel()
+	se.s.requestsEnded(se)
 }
 
 // expire ends a session whose client did not come back in time.

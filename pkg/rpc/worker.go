@@ -45,6 +45,8 @@ type Worker struct {
 	watches   map[uint64]*argsWatch
 	watchSeq  uint64
 	unwatches []uint64
+	// reqs are the requests waiting for their answers
+	reqs workerRequests
 }
 
 var _ am.Api = (*Worker)(nil)
@@ -85,6 +87,7 @@ func (w *Worker) connected(r *respHandshake) {
 	w.mu.Lock()
 	w.id = r.MachineID
 	w.mu.Unlock()
+	w.requestsConnected(r.Resumed)
 	w.ready.Store(true)
 }
 
@@ -98,6 +101,7 @@ func (w *Worker) connLost() {
 	}
 	w.verWait = nil
 	w.mu.Unlock()
+	w.requestsDisconnected()
 }
 
 // appliedVersion returns the version of the last update applied.

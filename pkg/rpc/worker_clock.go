@@ -42,6 +42,7 @@ func (w *Worker) applyUpdate(u *msgUpdate) error {
 			aw.close()
 		}
 	}
+	w.deliverAnswers(u.answers)
 	if len(w.verWait) > 0 {
 		kept := w.verWait[:0]
 		for _, v := range w.verWait {

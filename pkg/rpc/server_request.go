@@ -1,0 +1,222 @@
+package rpc
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	am "github.com/arpc-go/arpc/pkg/machine"
+	"github.com/arpc-go/arpc/pkg/rpc2"
+)
+
+// maxAbandoned caps the tombstones of abandoned requests a server keeps;
+// beyond it the oldest are forgotten first.
+const maxAbandoned = 1 << 16
+
+// serverRequests is the server's side of Request: the hub that watches its
+// source for answers, made on the first request.
+type serverRequests struct {
+	mu  sync.Mutex
+	hub *reqHub
+}
+
+// pendingAnswer is an answer waiting in its session for the next update.
+type pendingAnswer struct {
+	wire wireAnswer
+	e    *reqEntry
+}
+
+// requestHub returns the server's hub, making it on first use.
+func (s *Server) requestHub() *reqHub {
+	s.req.mu.Lock()
+	defer s.req.mu.Unlock()
+	if s.req.hub == nil {
+		h := &reqHub{
+			NoOpTracer: &am.NoOpTracer{},
+			mach:       s.source,
+			max:        s.opts.maxRequests,
+			ttl:        s.opts.abandonedTTL,
+			maxTombs:   maxAbandoned,
+			late:       s.opts.lateAnswer,
+		}
+		s.req.hub = h
+		// unbound from the source when the server is disposed
+		s.Mach.RegisterDisposalHandler(h.detach)
+	}
+	return s.req.hub
+}
+
+// hubIfAny returns the server's hub, or nil before the first request.
+func (s *Server) hubIfAny() *reqHub {
+	s.req.mu.Lock()
+	defer s.req.mu.Unlock()
+	return s.req.hub
+}
+
+// handleRequest registers the wait for a request's answer on the source,
+// then runs its Add as a mutation of the session (exactly once, like
+// Mutate). An answer given meanwhile goes into the update that precedes
+// the reply; a later one into a later update.
+func (s *Server) handleRequest(ctx context.Context, c *rpc2.Conn, m *msgRequest, resp *respResult) error {
+	se, err := sessionOf(c)
+	if err != nil {
+		return err
+	}
+	names, err := s.stateNames([]int{m.State, m.Until})
+	if err != nil {
+		return codeErr(CodeInvalidParams, "%v", err)
+	}
+	if m.ID == "" || CorrelationID(m.Args) != m.ID {
+		return codeErr(CodeInvalidParams, "request %q without its correlation ID in its arguments", m.ID)
+	}
+	hub := s.requestHub()
+	// a retry of a request already seen (same request ID) has its wait, or
+	// its answer, in the session already
+	se.mu.Lock()
+	_, retry := se.res.byID[m.ReqID]
+	se.mu.Unlock()
+	var e *reqEntry
+	if !retry || m.ReqID == 0 {
+		e = &reqEntry{id: m.ID, until: names[1], se: se}
+		if err := hub.register(e); err != nil {
+			return err
+		}
+	}
+	mm := msgMutate{Type: mutAdd, ReqID: m.ReqID, Ack: m.Ack, States: []int{m.State}, Args: m.Args}
+	err = s.mutate(ctx, c, se, &mm, resp, true)
+	if e == nil {
+		return err
+	}
+	switch {
+	case err != nil || resp.result == am.Canceled:
+		// it did not run, or failed: no answer is coming
+		hub.release(e)
+	case ctx.Err() != nil && c.Context().Err() == nil:
+		// the caller gave up while it ran
+		s.giveUp(se, e)
+	}
+	return err
+}
+
+// handleUnrequest releases the requests whose callers gave up.
+func (s *Server) handleUnrequest(_ context.Context, c *rpc2.Conn, m *wireIDs, _ *Empty) error {
+	se, err := sessionOf(c)
+	if err != nil {
+		return err
+	}
+	hub := s.hubIfAny()
+	if hub == nil {
+		return nil
+	}
+	for _, id := range m.ids {
+		if hub.abandonID(id, se) {
+			continue
+		}
+		// answered, its answer not sent yet: it reaches no one
+		if e := se.takeAnswer(id); e != nil {
+			s.giveUp(se, e)
+		}
+	}
+	return nil
+}
+
+// giveUp abandons e, whose caller gave up. An answer it already had is
+// withdrawn if not sent yet, and reported: it reached no one.
+func (s *Server) giveUp(se *session, e *reqEntry) {
+	hub := s.hubIfAny()
+	if hub == nil {
+		return
+	}
+	if args, lost := hub.abandon(e); lost {
+		se.takeAnswer(e.id)
+		s.reportLost(e.id, args)
+	}
+}
+
+// reportLost tells the application about an answer that reached no one.
+func (s *Server) reportLost(id string, args am.A) {
+	if fn := s.opts.lateAnswer; fn != nil {
+		fn(id, args)
+	}
+}
+
+// requestsEnded abandons the requests of a session that ended: their
+// callers are gone, and so are the answers not sent yet.
+func (s *Server) requestsEnded(se *session) {
+	hub := s.hubIfAny()
+	if hub == nil {
+		return
+	}
+	hub.abandonSession(se)
+	se.mu.Lock()
+	unsent := se.answers
+	se.answers = nil
+	se.mu.Unlock()
+	for _, a := range unsent {
+		if args, lost := hub.abandon(a.e); lost {
+			s.reportLost(a.e.id, args)
+		}
+	}
+}
+
+// Abandoned tells whether id is the correlation ID of a request whose
+// caller gave up before getting its answer (its ctx ended, or its session
+// ended), for the abandoned-request lifespan (WithAbandonedTTL). An
+// answerer checks it to recognise a late answer, for example to compensate
+// work whose result no one will receive. Safe to call concurrently.
+func (s *Server) Abandoned(id string) bool {
+	hub := s.hubIfAny()
+	return hub != nil && hub.isAbandoned(id)
+}
+
+// PendingRequests returns how many requests of all sessions wait for their
+// answers on the server now.
+func (s *Server) PendingRequests() int {
+	hub := s.hubIfAny()
+	if hub == nil {
+		return 0
+	}
+	return hub.pending()
+}
+
+// addAnswer queues the outcome of a request of this session for the next
+// update, and wakes the pusher (while a mutation of the session is in
+// flight, its reply carries it instead).
+func (se *session) addAnswer(e *reqEntry) {
+	var w wireAnswer
+	if e.err != nil {
+		w = wireAnswer{id: e.id, kind: argsError, body: []byte(e.err.Error())}
+	} else {
+		w = newAnswer(e.id, e.args)
+	}
+	se.mu.Lock()
+	se.answers = append(se.answers, pendingAnswer{wire: w, e: e})
+	se.mu.Unlock()
+	se.signal()
+}
+
+// takeAnswer withdraws the unsent answer of request id, if there is one.
+func (se *session) takeAnswer(id string) *reqEntry {
+	se.mu.Lock()
+	defer se.mu.Unlock()
+	i := slices.IndexFunc(se.answers, func(a pendingAnswer) bool { return a.wire.id == id })
+	if i < 0 {
+		return nil
+	}
+	e := se.answers[i].e
+	se.answers = slices.Delete(se.answers, i, i+1)
+	return e
+}
+
+// takeAnswersLocked moves the unsent answers into an update. Needs se.mu.
+func (se *session) takeAnswersLocked() []wireAnswer {
+	if len(se.answers) == 0 {
+		return nil
+	}
+	out := make([]wireAnswer, len(se.answers))
+	for i := range se.answers {
+		out[i] = se.answers[i].wire
+	}
+	se.answers = nil
+	return out
+}

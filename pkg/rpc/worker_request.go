@@ -1,0 +1,245 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	am "github.com/arpc-go/arpc/pkg/machine"
+	"github.com/arpc-go/arpc/pkg/rpc2"
+)
+
+// Request adds state on the remote machine with args plus a fresh
+// correlation ID, and returns the args of the first activation of until
+// that carries the same ID: the server side reads the ID with
+// CorrelationID and answers by adding until with Correlated(id, ...), from
+// state's handler or from any goroutine later.
+//
+// It takes one round trip when the answer is given while the Add is
+// processed (in a handler): the server watches for the answer before it
+// runs the Add, and the answer travels on the session's ordered update
+// stream right before the Add's reply, with the clock that shows it. An
+// answer given later arrives on the same stream. Either way, when Request
+// returns the answer, the mirror already shows the transition that gave it.
+//
+// When ctx ends first, Request returns ctx.Err() at once and tells the
+// server, which releases its wait (an Add not yet started is dropped, as
+// with Mutate) and keeps the ID as abandoned for a while, so that a late
+// answer is recognised (Server.Abandoned, WithLateAnswer). Other errors, as
+// for Mutate: am.ErrStateUnknown for an unknown state or until (nothing is
+// sent), ErrTooManyRequests when the client or its session has too many
+// requests in flight (WithClientMaxRequests, WithMaxRequests; nothing ran),
+// am.ErrCanceled when a handler vetoed the Add, ErrStopped, ErrNotReady,
+// ErrNetwork, am.ErrDisposed. A session lost while waiting (the server
+// restarted) fails the request with ErrNetwork, since no answer can come.
+//
+// Each request must activate state, and its answer must activate until:
+// use Multi states, or states that are inactive in between. Safe to call
+// concurrently; each request gets its own answer.
+func (w *Worker) Request(ctx context.Context, state string, args am.A, until string) (am.A, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if w.disposed.Load() {
+		return nil, am.ErrDisposed
+	}
+	si, ui := w.idx(state), w.idx(until)
+	for _, bad := range []struct {
+		i    int
+		name string
+	}{{si, state}, {ui, until}} {
+		if bad.i < 0 {
+			return nil, fmt.Errorf("%w: %s", am.ErrStateUnknown, bad.name)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	id := newCorrelationID()
+	cr, err := w.reqs.add(id, w.c.opts.maxRequests)
+	if err != nil {
+		return nil, err
+	}
+	msg := &msgRequest{ID: id, State: si, Until: ui, Args: Correlated(id, args)}
+	resp, err := w.roundTrip(ctx, func(reqID, ack uint64) (any, rpc2.Method) {
+		msg.ReqID, msg.Ack = reqID, ack
+		return msg, mRequest
+	})
+	if err == nil {
+		err = outcomeErr(resp.code, resp.errMsg)
+		if err == nil && resp.result == am.Canceled {
+			err = fmt.Errorf("%w: %s", am.ErrCanceled, state)
+		}
+		if err != nil {
+			// the Add failed on the server, which released the request
+			w.reqs.remove(id, cr)
+			return nil, err
+		}
+	} else {
+		if !w.reqs.remove(id, cr) {
+			// answered before the call failed: the answer reached us
+			return cr.args, cr.err
+		}
+		if !errors.Is(err, ErrNotReady) && !errors.Is(err, ErrTooManyRequests) {
+			// the server may hold the request: release it there
+			w.giveUp(id)
+		}
+		return nil, err
+	}
+	select {
+	case <-cr.ch:
+		return cr.args, cr.err
+	case <-ctx.Done():
+	case <-w.ctx.Done():
+	}
+	if !w.reqs.remove(id, cr) {
+		// settled meanwhile: an answer that arrived wins
+		return cr.args, cr.err
+	}
+	if ctx.Err() != nil {
+		w.giveUp(id)
+		return nil, ctx.Err()
+	}
+	return nil, am.ErrDisposed
+}
+
+// IsDisposed tells whether the Worker is disposed (am.Disposer), so that
+// am.Wait can tell a wait released by disposal from one that held.
+func (w *Worker) IsDisposed() bool { return w.disposed.Load() }
+
+// workerRequests are a Worker's requests waiting for their answers, and
+// the IDs of those given up that the server has not been told about.
+type workerRequests struct {
+	mu     sync.Mutex
+	byID   map[string]*clientReq
+	unsent []string
+}
+
+// clientReq is one request waiting; ch is closed once args or err is set.
+type clientReq struct {
+	ch   chan struct{}
+	args am.A
+	err  error
+}
+
+// add registers a request, or refuses it beyond max in flight.
+func (r *workerRequests) add(id string, max int) (*clientReq, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.byID) >= max {
+		return nil, fmt.Errorf("%w: %d requests in flight (WithClientMaxRequests)", ErrTooManyRequests, len(r.byID))
+	}
+	if r.byID == nil {
+		r.byID = map[string]*clientReq{}
+	}
+	cr := &clientReq{ch: make(chan struct{})}
+	r.byID[id] = cr
+	return cr, nil
+}
+
+// remove drops a request that still waits and tells whether it did; false
+// means it was settled (cr.ch is closed).
+func (r *workerRequests) remove(id string, cr *clientReq) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.byID[id] != cr {
+		return false
+	}
+	delete(r.byID, id)
+	return true
+}
+
+// settle hands a waiting request its outcome; an unknown ID (given up) is
+// ignored.
+func (r *workerRequests) settle(id string, args am.A, err error) {
+	r.mu.Lock()
+	cr := r.byID[id]
+	if cr != nil {
+		delete(r.byID, id)
+	}
+	r.mu.Unlock()
+	if cr != nil {
+		cr.args, cr.err = args, err
+		close(cr.ch)
+	}
+}
+
+// failAll settles every waiting request with err.
+func (r *workerRequests) failAll(err error) {
+	r.mu.Lock()
+	all := r.byID
+	r.byID = nil
+	r.unsent = nil
+	r.mu.Unlock()
+	for _, cr := range all {
+		cr.err = err
+		close(cr.ch)
+	}
+}
+
+// deliverAnswers hands the answers of an update to their requests. The
+// update was applied first, so the mirror shows what answered them.
+func (w *Worker) deliverAnswers(answers []wireAnswer) {
+	for i := range answers {
+		args, err := answers[i].decode()
+		w.reqs.settle(answers[i].id, args, err)
+	}
+}
+
+// requestsConnected settles what a new connection means for the requests:
+// in a resumed session they keep waiting (their answers come with the
+// missed updates) and given-up IDs are sent again; in a new session the
+// server lost them, so they fail.
+func (w *Worker) requestsConnected(resumed bool) {
+	if resumed {
+		w.reqs.mu.Lock()
+		n := len(w.reqs.unsent)
+		w.reqs.mu.Unlock()
+		if n > 0 {
+			w.c.requestUnwatch()
+		}
+		return
+	}
+	w.reqs.failAll(fmt.Errorf("%w: the server lost the session, so the request can't be answered", ErrNetwork))
+}
+
+// requestsDisconnected fails the waiting requests when the client won't
+// reconnect.
+func (w *Worker) requestsDisconnected() {
+	if !w.c.opts.reconnect {
+		w.reqs.failAll(fmt.Errorf("%w: disconnected, so the request can't be answered", ErrNetwork))
+	}
+}
+
+// giveUp queues id for the server (Unrequest): its caller gave up. The
+// housekeeping loop sends it, off the caller's goroutine.
+func (w *Worker) giveUp(id string) {
+	w.reqs.mu.Lock()
+	w.reqs.unsent = append(w.reqs.unsent, id)
+	w.reqs.mu.Unlock()
+	w.c.requestUnwatch()
+}
+
+// unrequestBatch caps the IDs of one Unrequest message.
+const unrequestBatch = 1024
+
+// sendUnrequests tells the server about given-up requests. IDs that can't
+// be sent now (no connection) are kept for the resumed session.
+func (c *Client) sendUnrequests() {
+	r := &c.Worker.reqs
+	r.mu.Lock()
+	ids := r.unsent
+	r.unsent = nil
+	r.mu.Unlock()
+	for len(ids) > 0 {
+		n := min(len(ids), unrequestBatch)
+		if err := c.notify(mUnrequest, &wireIDs{ids: ids[:n]}); err != nil {
+			r.mu.Lock()
+			r.unsent = append(ids, r.unsent...)
+			r.mu.Unlock()
+			return
+		}
+		ids = ids[n:]
+	}
+}
