@@ -77,7 +77,9 @@ func (h *reqHub) TransitionEnd(tr *am.Transition) {
 	}
 	h.mu.Lock()
 	e := h.byID[id]
-	if e == nil || !slices.Contains(tr.Enters, e.until) {
+	// a tombstone made from an ID alone knows no until state: any state
+	// entered with its ID is an answer
+	if e == nil || (e.until != "" && !slices.Contains(tr.Enters, e.until)) {
 		h.mu.Unlock()
 		return
 	}
@@ -243,6 +245,32 @@ func (h *reqHub) abandonID(id string, se *session) bool {
 		return false
 	}
 	_, _ = h.abandon(e)
+	return true
+}
+
+// entombID keeps id, of a request of se that is not waiting, recognisable
+// as abandoned: its answer, if one was sent, is reported by its client
+// (claimDropped), a later one by TransitionEnd.
+func (h *reqHub) entombID(id string, se *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.byID == nil || h.byID[id] != nil {
+		return
+	}
+	h.entombLocked(&reqEntry{id: id, se: se})
+}
+
+// claimDropped tells whether an answer that the client of se dropped is to
+// be reported: id is a tombstone of that session whose answer was not seen
+// yet. It is then marked seen.
+func (h *reqHub) claimDropped(id string, se *session) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.byID[id]
+	if e == nil || !e.tomb || e.se != se || e.lateSeen || !time.Now().Before(e.expires) {
+		return false
+	}
+	e.lateSeen = true
 	return true
 }
 

@@ -88,18 +88,20 @@ func (s *Server) handleRequest(ctx context.Context, c *rpc2.Conn, m *msgRequest,
 		return err
 	}
 	switch {
+	case ctx.Err() != nil && c.Context().Err() == nil:
+		// the caller gave up: its Add may have run, or may still run to
+		// the end (the source's Mutate returns when ctx ends)
+		s.giveUp(se, e)
 	case err != nil || resp.result == am.Canceled:
 		// it did not run, or failed: no answer is coming
 		hub.release(e)
-	case ctx.Err() != nil && c.Context().Err() == nil:
-		// the caller gave up while it ran
-		s.giveUp(se, e)
 	}
 	return err
 }
 
-// handleUnrequest releases the requests whose callers gave up.
-func (s *Server) handleUnrequest(_ context.Context, c *rpc2.Conn, m *wireIDs, _ *Empty) error {
+// handleUnrequest releases the requests whose callers gave up, and reports
+// the answers their clients received anyway.
+func (s *Server) handleUnrequest(_ context.Context, c *rpc2.Conn, m *msgUnrequest, _ *Empty) error {
 	se, err := sessionOf(c)
 	if err != nil {
 		return err
@@ -109,12 +111,27 @@ func (s *Server) handleUnrequest(_ context.Context, c *rpc2.Conn, m *wireIDs, _ 
 		return nil
 	}
 	for _, id := range m.ids {
-		if hub.abandonID(id, se) {
+		switch {
+		case hub.abandonID(id, se):
+		default:
+			if e := se.takeAnswer(id); e != nil {
+				// answered, its answer not sent yet: it reaches no one
+				s.giveUp(se, e)
+				continue
+			}
+			// answered and sent (the client will report the answer it
+			// dropped), or never run: recognise it from now on
+			hub.entombID(id, se)
+		}
+	}
+	for i := range m.dropped {
+		a := &m.dropped[i]
+		if !hub.claimDropped(a.id, se) {
+			// not a request this session gave up, or reported already
 			continue
 		}
-		// answered, its answer not sent yet: it reaches no one
-		if e := se.takeAnswer(id); e != nil {
-			s.giveUp(se, e)
+		if args, err := a.decode(); err == nil {
+			s.reportLost(a.id, args)
 		}
 	}
 	return nil

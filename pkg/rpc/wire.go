@@ -25,7 +25,7 @@ const (
 	mWatchArgs   rpc2.Method = 10 // call: MsgWatchArgs (gob) → empty
 	mUnwatchArgs rpc2.Method = 11 // notify: uint64 watch id
 	mRequest     rpc2.Method = 12 // call: msgRequest → respResult
-	mUnrequest   rpc2.Method = 13 // notify: wireIDs, requests given up
+	mUnrequest   rpc2.Method = 13 // notify: msgUnrequest, requests given up
 
 	// server → client
 	mUpdate  rpc2.Method = 32 // notify (inline, in order): msgUpdate

@@ -175,25 +175,31 @@ func readAnswers(r *reader) []wireAnswer {
 	return answers
 }
 
-// wireIDs is a list of correlation IDs (Unrequest).
-type wireIDs struct{ ids []string }
+// msgUnrequest tells the server about requests whose callers gave up: their
+// IDs, and the answers the client received for them anyway (it dropped
+// them), so that the server reports those as answers that reached no one.
+type msgUnrequest struct {
+	ids     []string
+	dropped []wireAnswer
+}
 
 // AppendBinary implements encoding.BinaryAppender.
-func (m *wireIDs) AppendBinary(b []byte) ([]byte, error) {
+func (m *msgUnrequest) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(m.ids)))
 	for _, id := range m.ids {
 		b = appendString(b, id)
 	}
-	return b, nil
+	return appendAnswers(b, m.dropped), nil
 }
 
 // UnmarshalBinary implements encoding.BinaryUnmarshaler.
-func (m *wireIDs) UnmarshalBinary(data []byte) error {
+func (m *msgUnrequest) UnmarshalBinary(data []byte) error {
 	r := reader{b: data}
 	n := r.count(1)
 	m.ids = make([]string, 0, n)
 	for i := 0; i < n && r.err == nil; i++ {
 		m.ids = append(m.ids, string(r.bytes()))
 	}
+	m.dropped = readAnswers(&r)
 	return r.done()
 }

@@ -77,13 +77,15 @@ func (w *Worker) Request(ctx context.Context, state string, args am.A, until str
 			return nil, err
 		}
 	} else {
-		if !w.reqs.remove(id, cr) {
+		// the server may hold the request (unless nothing was sent, or it
+		// refused it): release it there
+		tell := !errors.Is(err, ErrNotReady) && !errors.Is(err, ErrTooManyRequests)
+		if !w.reqs.abandon(id, cr, tell) {
 			// answered before the call failed: the answer reached us
 			return cr.args, cr.err
 		}
-		if !errors.Is(err, ErrNotReady) && !errors.Is(err, ErrTooManyRequests) {
-			// the server may hold the request: release it there
-			w.giveUp(id)
+		if tell {
+			w.c.requestUnwatch()
 		}
 		return nil, err
 	}
@@ -93,12 +95,13 @@ func (w *Worker) Request(ctx context.Context, state string, args am.A, until str
 	case <-ctx.Done():
 	case <-w.ctx.Done():
 	}
-	if !w.reqs.remove(id, cr) {
+	gaveUp := ctx.Err() != nil
+	if !w.reqs.abandon(id, cr, gaveUp) {
 		// settled meanwhile: an answer that arrived wins
 		return cr.args, cr.err
 	}
-	if ctx.Err() != nil {
-		w.giveUp(id)
+	if gaveUp {
+		w.c.requestUnwatch()
 		return nil, ctx.Err()
 	}
 	return nil, am.ErrDisposed
@@ -109,11 +112,13 @@ func (w *Worker) Request(ctx context.Context, state string, args am.A, until str
 func (w *Worker) IsDisposed() bool { return w.disposed.Load() }
 
 // workerRequests are a Worker's requests waiting for their answers, and
-// the IDs of those given up that the server has not been told about.
+// what the server has not been told yet: the IDs of requests given up, and
+// the answers that arrived for them anyway.
 type workerRequests struct {
-	mu     sync.Mutex
-	byID   map[string]*clientReq
-	unsent []string
+	mu      sync.Mutex
+	byID    map[string]*clientReq
+	unsent  []string
+	dropped []wireAnswer
 }
 
 // clientReq is one request waiting; ch is closed once args or err is set.
@@ -141,28 +146,44 @@ func (r *workerRequests) add(id string, max int) (*clientReq, error) {
 // remove drops a request that still waits and tells whether it did; false
 // means it was settled (cr.ch is closed).
 func (r *workerRequests) remove(id string, cr *clientReq) bool {
+	return r.abandon(id, cr, false)
+}
+
+// abandon drops a request that still waits, and with tell queues its ID for
+// the server in the same step, so that an answer dropped from now on is
+// reported after it. It tells whether the request still waited.
+func (r *workerRequests) abandon(id string, cr *clientReq, tell bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.byID[id] != cr {
 		return false
 	}
 	delete(r.byID, id)
+	if tell {
+		r.unsent = append(r.unsent, id)
+	}
 	return true
 }
 
-// settle hands a waiting request its outcome; an unknown ID (given up) is
-// ignored.
-func (r *workerRequests) settle(id string, args am.A, err error) {
+// settle hands a waiting request its outcome. An answer to a request given
+// up is kept for the server (dropped) and settle returns false.
+func (r *workerRequests) settle(a *wireAnswer) bool {
 	r.mu.Lock()
-	cr := r.byID[id]
-	if cr != nil {
-		delete(r.byID, id)
+	cr := r.byID[a.id]
+	if cr == nil {
+		// bounded: a server that sends answers nobody asked for can't
+		// make the client keep them
+		if len(r.dropped) < maxDropped {
+			r.dropped = append(r.dropped, *a)
+		}
+		r.mu.Unlock()
+		return false
 	}
+	delete(r.byID, a.id)
 	r.mu.Unlock()
-	if cr != nil {
-		cr.args, cr.err = args, err
-		close(cr.ch)
-	}
+	cr.args, cr.err = a.decode()
+	close(cr.ch)
+	return true
 }
 
 // failAll settles every waiting request with err.
@@ -170,7 +191,7 @@ func (r *workerRequests) failAll(err error) {
 	r.mu.Lock()
 	all := r.byID
 	r.byID = nil
-	r.unsent = nil
+	r.unsent, r.dropped = nil, nil
 	r.mu.Unlock()
 	for _, cr := range all {
 		cr.err = err
@@ -181,9 +202,14 @@ func (r *workerRequests) failAll(err error) {
 // deliverAnswers hands the answers of an update to their requests. The
 // update was applied first, so the mirror shows what answered them.
 func (w *Worker) deliverAnswers(answers []wireAnswer) {
+	dropped := false
 	for i := range answers {
-		args, err := answers[i].decode()
-		w.reqs.settle(answers[i].id, args, err)
+		if !w.reqs.settle(&answers[i]) {
+			dropped = true
+		}
+	}
+	if dropped {
+		w.c.requestUnwatch()
 	}
 }
 
@@ -194,7 +220,7 @@ func (w *Worker) deliverAnswers(answers []wireAnswer) {
 func (w *Worker) requestsConnected(resumed bool) {
 	if resumed {
 		w.reqs.mu.Lock()
-		n := len(w.reqs.unsent)
+		n := len(w.reqs.unsent) + len(w.reqs.dropped)
 		w.reqs.mu.Unlock()
 		if n > 0 {
 			w.c.requestUnwatch()
@@ -212,34 +238,31 @@ func (w *Worker) requestsDisconnected() {
 	}
 }
 
-// giveUp queues id for the server (Unrequest): its caller gave up. The
-// housekeeping loop sends it, off the caller's goroutine.
-func (w *Worker) giveUp(id string) {
-	w.reqs.mu.Lock()
-	w.reqs.unsent = append(w.reqs.unsent, id)
-	w.reqs.mu.Unlock()
-	w.c.requestUnwatch()
-}
-
-// unrequestBatch caps the IDs of one Unrequest message.
+// unrequestBatch caps the IDs, and the dropped answers, of one Unrequest
+// message.
 const unrequestBatch = 1024
 
-// sendUnrequests tells the server about given-up requests. IDs that can't
-// be sent now (no connection) are kept for the resumed session.
+// maxDropped caps the dropped answers a client keeps for the server.
+const maxDropped = 4 * unrequestBatch
+
+// sendUnrequests tells the server, from the housekeeping loop, about the
+// requests given up and the answers dropped. What can't be sent now (no
+// connection) is kept for the resumed session.
 func (c *Client) sendUnrequests() {
 	r := &c.Worker.reqs
 	r.mu.Lock()
-	ids := r.unsent
-	r.unsent = nil
+	ids, dropped := r.unsent, r.dropped
+	r.unsent, r.dropped = nil, nil
 	r.mu.Unlock()
-	for len(ids) > 0 {
-		n := min(len(ids), unrequestBatch)
-		if err := c.notify(mUnrequest, &wireIDs{ids: ids[:n]}); err != nil {
+	for len(ids) > 0 || len(dropped) > 0 {
+		ni, nd := min(len(ids), unrequestBatch), min(len(dropped), unrequestBatch)
+		if err := c.notify(mUnrequest, &msgUnrequest{ids: ids[:ni], dropped: dropped[:nd]}); err != nil {
 			r.mu.Lock()
 			r.unsent = append(ids, r.unsent...)
+			r.dropped = append(dropped, r.dropped...)
 			r.mu.Unlock()
 			return
 		}
-		ids = ids[n:]
+		ids, dropped = ids[ni:], dropped[nd:]
 	}
 }
