@@ -79,7 +79,8 @@ func (w *Worker) Request(ctx context.Context, state string, args am.A, until str
 	} else {
 		// the server may hold the request (unless nothing was sent, or it
 		// refused it): release it there
-		tell := !errors.Is(err, ErrNotReady) && !errors.Is(err, ErrTooManyRequests)
+		tell := !errors.Is(err, ErrNotReady) && !errors.Is(err, ErrTooManyRequests) &&
+			!errors.Is(err, ErrInvalidParams)
 		if !w.reqs.abandon(id, cr, tell) {
 			// answered before the call failed: the answer reached us
 			return cr.args, cr.err
