@@ -140,5 +140,7 @@ var (
 )
 
 func newCorrelationID() string {
-	return corrPrefix + strconv.FormatUint(corrSeq.Add(1), 36)
+	var buf [48]byte
+	b := append(buf[:0], corrPrefix...)
+	return string(strconv.AppendUint(b, corrSeq.Add(1), 36))
 }

@@ -93,9 +93,15 @@ func (h *reqHub) TransitionEnd(tr *am.Transition) {
 		}
 		return
 	}
-	// copied: the caller gets a map nobody else writes
 	h.removeLocked(e)
-	e.args, e.done = maps.Clone(tr.Mutation.Args), true
+	e.done = true
+	if e.se != nil {
+		// encoded at once; kept only to report the answer if it is lost
+		e.args = tr.Mutation.Args
+	} else {
+		// copied: the caller gets a map nobody else writes
+		e.args = maps.Clone(tr.Mutation.Args)
+	}
 	h.deliverLocked(e)
 	h.mu.Unlock()
 }
@@ -131,7 +137,7 @@ func (h *reqHub) TransientTransitions() bool { return true }
 // Needs h.mu.
 func (h *reqHub) deliverLocked(e *reqEntry) {
 	if e.se != nil {
-		e.se.addAnswer(e)
+		e.se.addAnswer(e, e.args)
 		return
 	}
 	close(e.ch)

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 
@@ -18,12 +19,6 @@ const maxAbandoned = 1 << 16
 type serverRequests struct {
 	mu  sync.Mutex
 	hub *reqHub
-}
-
-// pendingAnswer is an answer waiting in its session for the next update.
-type pendingAnswer struct {
-	wire wireAnswer
-	e    *reqEntry
 }
 
 // requestHub returns the server's hub, making it on first use.
@@ -62,12 +57,13 @@ func (s *Server) handleRequest(ctx context.Context, c *rpc2.Conn, m *msgRequest,
 	if err != nil {
 		return err
 	}
-	names, err := s.stateNames([]int{m.State, m.Until})
-	if err != nil {
-		return codeErr(CodeInvalidParams, "%v", err)
+	for _, i := range []int{m.State, m.Until} {
+		if i < 0 || i >= len(s.names) {
+			return codeErr(CodeInvalidParams, "state index %d out of range [0, %d)", i, len(s.names))
+		}
 	}
-	if m.ID == "" || CorrelationID(m.Args) != m.ID {
-		return codeErr(CodeInvalidParams, "request %q without its correlation ID in its arguments", m.ID)
+	if m.ID == "" {
+		return codeErr(CodeInvalidParams, "request without a correlation ID")
 	}
 	hub := s.requestHub()
 	// a retry of a request already seen (same request ID) has its wait, or
@@ -77,7 +73,7 @@ func (s *Server) handleRequest(ctx context.Context, c *rpc2.Conn, m *msgRequest,
 	se.mu.Unlock()
 	var e *reqEntry
 	if !retry || m.ReqID == 0 {
-		e = &reqEntry{id: m.ID, until: names[1], se: se}
+		e = &reqEntry{id: m.ID, until: s.names[m.Until], se: se}
 		if err := hub.register(e); err != nil {
 			return err
 		}
@@ -130,8 +126,8 @@ func (s *Server) handleUnrequest(_ context.Context, c *rpc2.Conn, m *msgUnreques
 			// not a request this session gave up, or reported already
 			continue
 		}
-		if args, err := a.decode(); err == nil {
-			s.reportLost(a.id, args)
+		if a.err == nil {
+			s.reportLost(a.id, a.args)
 		}
 	}
 	return nil
@@ -153,7 +149,7 @@ func (s *Server) giveUp(se *session, e *reqEntry) {
 // reportLost tells the application about an answer that reached no one.
 func (s *Server) reportLost(id string, args am.A) {
 	if fn := s.opts.lateAnswer; fn != nil {
-		fn(id, args)
+		fn(id, maps.Clone(args))
 	}
 }
 
@@ -170,6 +166,9 @@ func (s *Server) requestsEnded(se *session) {
 	se.answers = nil
 	se.mu.Unlock()
 	for _, a := range unsent {
+		if a.e == nil {
+			continue
+		}
 		if args, lost := hub.abandon(a.e); lost {
 			s.reportLost(a.e.id, args)
 		}
@@ -198,16 +197,17 @@ func (s *Server) PendingRequests() int {
 
 // addAnswer queues the outcome of a request of this session for the next
 // update, and wakes the pusher (while a mutation of the session is in
-// flight, its reply carries it instead).
-func (se *session) addAnswer(e *reqEntry) {
+// flight, its reply carries it instead). args is encoded at once.
+func (se *session) addAnswer(e *reqEntry, args am.A) {
 	var w wireAnswer
 	if e.err != nil {
-		w = wireAnswer{id: e.id, kind: argsError, body: []byte(e.err.Error())}
+		w = errAnswer(e.id, e.err)
 	} else {
-		w = newAnswer(e.id, e.args)
+		w = newAnswer(e.id, args)
 	}
+	w.e = e
 	se.mu.Lock()
-	se.answers = append(se.answers, pendingAnswer{wire: w, e: e})
+	se.answers = append(se.answers, w)
 	se.mu.Unlock()
 	se.signal()
 }
@@ -216,7 +216,7 @@ func (se *session) addAnswer(e *reqEntry) {
 func (se *session) takeAnswer(id string) *reqEntry {
 	se.mu.Lock()
 	defer se.mu.Unlock()
-	i := slices.IndexFunc(se.answers, func(a pendingAnswer) bool { return a.wire.id == id })
+	i := slices.IndexFunc(se.answers, func(a wireAnswer) bool { return a.id == id })
 	if i < 0 {
 		return nil
 	}
@@ -227,13 +227,7 @@ func (se *session) takeAnswer(id string) *reqEntry {
 
 // takeAnswersLocked moves the unsent answers into an update. Needs se.mu.
 func (se *session) takeAnswersLocked() []wireAnswer {
-	if len(se.answers) == 0 {
-		return nil
-	}
-	out := make([]wireAnswer, len(se.answers))
-	for i := range se.answers {
-		out[i] = se.answers[i].wire
-	}
+	a := se.answers
 	se.answers = nil
-	return out
+	return a
 }

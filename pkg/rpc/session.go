@@ -49,7 +49,7 @@ type session struct {
 	inflight  int
 	missed    bool
 	matched   []uint64
-	answers   []pendingAnswer // answers to this session's requests, not sent yet
+	answers   []wireAnswer // answers to this session's requests, not sent yet
 	watches   map[uint64]context.CancelFunc
 	res       results
 	expiry    *time.Timer

@@ -11,8 +11,9 @@ import (
 )
 
 // msgRequest is a correlated request (Worker.Request): an Add of State with
-// Args, which carry the correlation ID, and the state whose activation with
-// that ID answers it. ReqID and Ack are those of a mutation (exactly-once).
+// Args, and the state whose activation with the correlation ID answers it.
+// ReqID and Ack are those of a mutation (exactly-once). The ID travels once:
+// the receiver adds it to Args under CorrelationKey.
 type msgRequest struct {
 	ReqID uint64
 	Ack   uint64
@@ -94,55 +95,74 @@ func (m *msgRequest) UnmarshalBinary(data []byte) error {
 	m.State = int(min(r.uvarint(), 1<<31))
 	m.Until = int(min(r.uvarint(), 1<<31))
 	m.Args = readArgsAny(&r)
+	if m.Args == nil {
+		m.Args = am.A{}
+	}
+	m.Args[CorrelationKey] = m.ID
 	return r.done()
 }
 
 // wireAnswer is the answer to a request, carried by the session's update
-// stream: its correlation ID and its arguments, encoded on the server when
-// the answer arrived (so an argument that can't be encoded fails that one
-// request, not the stream), decoded by the client for the request alone.
+// stream: its correlation ID and its arguments (without the ID), encoded on
+// the server when the answer arrived, so an argument that can't be encoded
+// fails that one request, not the stream. The receiver decodes it at once
+// into args (with the ID added back) or err, for that request alone.
 type wireAnswer struct {
 	id   string
 	kind byte // argsBinary, argsGob or argsError
 	body []byte
+	// args or err is the decoded answer (receiver)
+	args am.A
+	err  error
+	// e is the request answered (server)
+	e *reqEntry
 }
 
 // newAnswer encodes an answer's arguments.
 func newAnswer(id string, args am.A) wireAnswer {
 	if binaryArgs(args) {
-		return wireAnswer{id: id, kind: argsBinary, body: appendArgs(nil, args)}
+		return wireAnswer{id: id, kind: argsBinary, body: appendArgsWithout(nil, args, CorrelationKey)}
 	}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(args); err != nil {
-		return wireAnswer{id: id, kind: argsError,
-			body: fmt.Appendf(nil, "the answer's arguments can't be sent: %v", err)}
+		return errAnswer(id, fmt.Errorf("the answer's arguments can't be sent: %w", err))
 	}
 	return wireAnswer{id: id, kind: argsGob, body: buf.Bytes()}
 }
 
-// decode returns the answer's arguments, or why there are none.
-func (a *wireAnswer) decode() (am.A, error) {
+// errAnswer is a failed answer.
+func errAnswer(id string, err error) wireAnswer {
+	return wireAnswer{id: id, kind: argsError, body: []byte(err.Error())}
+}
+
+// decode fills args or err from body.
+func (a *wireAnswer) decode() {
 	switch a.kind {
 	case argsBinary:
 		r := reader{b: a.body}
-		args := readArgs(&r)
+		a.args = readArgs(&r)
 		if err := r.done(); err != nil {
-			return nil, fmt.Errorf("%w: answer: %w", ErrInvalidResp, err)
+			a.args, a.err = nil, fmt.Errorf("%w: answer: %w", ErrInvalidResp, err)
+			return
 		}
-		if args == nil {
-			args = am.A{}
-		}
-		return args, nil
 	case argsGob:
 		args, err := decodeGobArgs(a.body)
 		if err != nil {
-			return nil, fmt.Errorf("%w: answer: %w", ErrInvalidResp, err)
+			a.err = fmt.Errorf("%w: answer: %w", ErrInvalidResp, err)
+			return
 		}
-		return args, nil
+		a.args = args
 	case argsError:
-		return nil, &RemoteError{Msg: string(a.body)}
+		a.err = &RemoteError{Msg: string(a.body)}
+		return
+	default:
+		a.err = fmt.Errorf("%w: answer of unknown kind %d", ErrInvalidResp, a.kind)
+		return
 	}
-	return nil, fmt.Errorf("%w: answer of unknown kind %d", ErrInvalidResp, a.kind)
+	if a.args == nil {
+		a.args = am.A{}
+	}
+	a.args[CorrelationKey] = a.id
 }
 
 func appendAnswers(b []byte, answers []wireAnswer) []byte {
@@ -158,6 +178,7 @@ func appendAnswers(b []byte, answers []wireAnswer) []byte {
 
 var errAnswerKind = errors.New("bad answer kind")
 
+// readAnswers reads and decodes answers; the bodies are not kept.
 func readAnswers(r *reader) []wireAnswer {
 	n := r.count(3)
 	if n == 0 {
@@ -165,14 +186,29 @@ func readAnswers(r *reader) []wireAnswer {
 	}
 	answers := make([]wireAnswer, n)
 	for i := range answers {
-		answers[i].id = string(r.bytes())
-		answers[i].kind = r.byte1()
-		answers[i].body = append([]byte(nil), r.bytes()...)
-		if answers[i].kind > argsError && r.err == nil {
+		a := &answers[i]
+		a.id = string(r.bytes())
+		a.kind = r.byte1()
+		a.body = r.bytes()
+		if a.kind > argsError && r.err == nil {
 			r.err = errAnswerKind
 		}
+		if r.err != nil {
+			return nil
+		}
+		a.decode()
+		a.body = nil
 	}
 	return answers
+}
+
+// reencode restores a decoded answer's body, to send it back.
+func (a *wireAnswer) reencode() {
+	if a.err != nil {
+		*a = errAnswer(a.id, a.err)
+		return
+	}
+	*a = newAnswer(a.id, a.args)
 }
 
 // msgUnrequest tells the server about requests whose callers gave up: their

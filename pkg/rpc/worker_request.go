@@ -61,7 +61,7 @@ func (w *Worker) Request(ctx context.Context, state string, args am.A, until str
 	if err != nil {
 		return nil, err
 	}
-	msg := &msgRequest{ID: id, State: si, Until: ui, Args: Correlated(id, args)}
+	msg := &msgRequest{ID: id, State: si, Until: ui, Args: args}
 	resp, err := w.roundTrip(ctx, func(reqID, ack uint64) (any, rpc2.Method) {
 		msg.ReqID, msg.Ack = reqID, ack
 		return msg, mRequest
@@ -182,7 +182,7 @@ func (r *workerRequests) settle(a *wireAnswer) bool {
 	}
 	delete(r.byID, a.id)
 	r.mu.Unlock()
-	cr.args, cr.err = a.decode()
+	cr.args, cr.err = a.args, a.err
 	close(cr.ch)
 	return true
 }
@@ -257,6 +257,11 @@ func (c *Client) sendUnrequests() {
 	r.mu.Unlock()
 	for len(ids) > 0 || len(dropped) > 0 {
 		ni, nd := min(len(ids), unrequestBatch), min(len(dropped), unrequestBatch)
+		for i := range dropped[:nd] {
+			if dropped[i].body == nil {
+				dropped[i].reencode()
+			}
+		}
 		if err := c.notify(mUnrequest, &msgUnrequest{ids: ids[:ni], dropped: dropped[:nd]}); err != nil {
 			r.mu.Lock()
 			r.unsent = append(ids, r.unsent...)
