@@ -16,16 +16,27 @@
 // versioned diffs, gathered for a short interval (WithPushInterval). WhenArgs
 // and Err work remotely too, and Log logs on the source.
 //
-// A typical sync-over-async exchange is an Add followed by a When with a
-// deadline:
+// # Request and response
 //
-//	c.Worker.Add1("Requested", am.A{"id": id})
-//	select {
-//	case <-c.Worker.When1("Done", ctx):
-//		// answer 200
-//	case <-ctx.Done():
-//		// answer 504; nothing is left waiting
+// Worker.Request (or Request, for a local machine too) is a sync-over-async
+// call: it adds a state with a fresh correlation ID and returns the
+// arguments of the answer, the first activation of another state that
+// carries the same ID, or ctx.Err() at the deadline:
+//
+//	res, err := c.Worker.Request(ctx, "Requested", am.A{"order": o}, "Done")
+//	if err != nil {
+//		// 504: nothing is left waiting, here or on the server
 //	}
+//
+// On the server side, the handler reads the ID with CorrelationID and
+// answers, at once or from any goroutine later, by adding the until state
+// with Correlated(id, args). An answer given in the handler costs no extra
+// round trip. Server.Abandoned and WithLateAnswer recognise answers that
+// came after their caller gave up.
+//
+// To wait for a state with a deadline, use am.WaitFor (or am.Wait): a bare
+// When channel also closes when its context ends, so a select on it and on
+// ctx.Done() can't tell success from a deadline.
 //
 // # Consistency
 //
