@@ -110,12 +110,13 @@ func TestRequestLocalEdges(t *testing.T) {
 	}
 
 	// disposal ends the wait
+	requested := m.WhenTicks(sReq, 1, ctx)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := rpc.Request(ctx, m, sReq, nil, sDone)
 		errc <- err
 	}()
-	<-m.WhenTicks(sReq, 2, ctx)
+	<-requested
 	m.Dispose()
 	waitCh(t, m.WhenDisposed(), "disposal")
 	select {
@@ -195,10 +196,7 @@ func TestRequestAcrossReconnect(t *testing.T) {
 		src := newReqSource(t, a)
 		srv := rpctest.NewServer(t, src)
 		keeper := &connKeeper{}
-		// with a retry, a cut before the Add's reply is survived too: the
-		// resumed session answers the retry with the first attempt's
-		// outcome, and the request's wait is not registered twice
-		c := newReqClient(t, srv, rpc.WithDialer(keeper.dial), rpc.WithRetries(2),
+		c := newReqClient(t, srv, rpc.WithDialer(keeper.dial),
 			rpc.WithReconnect(true, time.Millisecond, 10*time.Millisecond))
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		defer cancel()
@@ -213,7 +211,7 @@ func TestRequestAcrossReconnect(t *testing.T) {
 		}()
 		asked := recvAsked(t, a.later, "the request")
 		eventually(t, func() bool { return srv.PendingRequests() == 1 }, "the request waits on the server")
-		waitCh(t, c.Worker.WhenTicks(sReq, 1, ctx), "the Add's update")
+		eventually(t, func() bool { return rpc.AwaitingAnswers(c.Worker) == 1 }, "the Add's reply")
 		disconnected := c.Mach.WhenTicks(ssC.Disconnected, 1, ctx)
 		keeper.cut(t)
 		waitCh(t, disconnected, "the client to notice")

@@ -416,8 +416,14 @@ func TestRequestConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	close(errs)
+	failed := 0
 	for err := range errs {
-		t.Error(err)
+		if failed++; failed <= 10 {
+			t.Error(err)
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d requests failed", failed)
 	}
 	assert.Equal(t, 0, srv.PendingRequests())
 }

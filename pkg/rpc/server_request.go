@@ -78,6 +78,9 @@ func (s *Server) handleRequest(ctx context.Context, c *rpc2.Conn, m *msgRequest,
 			return err
 		}
 	}
+	se.mu.Lock()
+	se.appliedLocked(m.Applied)
+	se.mu.Unlock()
 	mm := msgMutate{Type: mutAdd, ReqID: m.ReqID, Ack: m.Ack, States: []int{m.State}, Args: m.Args}
 	err = s.mutate(ctx, c, se, &mm, resp, true)
 	if e == nil {
@@ -225,9 +228,36 @@ func (se *session) takeAnswer(id string) *reqEntry {
 	return e
 }
 
-// takeAnswersLocked moves the unsent answers into an update. Needs se.mu.
-func (se *session) takeAnswersLocked() []wireAnswer {
+// takeAnswersLocked moves the unsent answers into the update of version,
+// and keeps them until the client has applied that version (a full resync
+// does not replay updates). Needs se.mu.
+func (se *session) takeAnswersLocked(version uint64) []wireAnswer {
 	a := se.answers
 	se.answers = nil
+	for i := range a {
+		a[i].version = version
+	}
+	se.sent = append(se.sent, a...)
 	return a
+}
+
+// unappliedLocked returns the answers sent in updates after version. Needs
+// se.mu.
+func (se *session) unappliedLocked(version uint64) []wireAnswer {
+	i := slices.IndexFunc(se.sent, func(a wireAnswer) bool { return a.version > version })
+	if i < 0 {
+		return nil
+	}
+	return slices.Clone(se.sent[i:])
+}
+
+// appliedLocked forgets the answers the client has applied (it applied
+// every update up to version). Needs se.mu.
+func (se *session) appliedLocked(version uint64) {
+	i := slices.IndexFunc(se.sent, func(a wireAnswer) bool { return a.version > version })
+	if i < 0 {
+		se.sent = nil
+		return
+	}
+	se.sent = slices.Delete(se.sent, 0, i)
 }

@@ -50,6 +50,7 @@ type session struct {
 	missed    bool
 	matched   []uint64
 	answers   []wireAnswer // answers to this session's requests, not sent yet
+	sent      []wireAnswer // answers sent that the client may not have applied
 	watches   map[uint64]context.CancelFunc
 	res       results
 	expiry    *time.Timer
@@ -119,7 +120,7 @@ func (se *session) nextLocked(u *msgUpdate) {
 		u.err = se.s.wireErr(err)
 	}
 	u.matched, se.matched = se.matched, nil
-	u.answers = se.takeAnswersLocked()
+	u.answers = se.takeAnswersLocked(se.version + 1)
 	if len(entries) == 0 && u.err == nil && len(u.matched) == 0 && len(u.answers) == 0 {
 		se.scratch = entries
 		return
@@ -144,7 +145,7 @@ func (se *session) fullLocked(u *msgUpdate) {
 		u.err = se.s.wireErr(err)
 	}
 	u.matched, se.matched = se.matched, nil
-	u.answers = se.takeAnswersLocked()
+	u.answers = se.takeAnswersLocked(se.version)
 	se.ring = se.ring[:0]
 	se.keepLocked(*u)
 }
@@ -304,6 +305,14 @@ func (se *session) attach(ctx context.Context, conn *rpc2.Conn, resume bool, fro
 		se.nextLocked(&u)
 	} else {
 		se.fullLocked(&u)
+		if resume {
+			// answers are events, not state: the full clock doesn't
+			// carry those the client missed
+			u.answers = append(se.unappliedLocked(from), u.answers...)
+		}
+	}
+	if resume {
+		se.appliedLocked(from)
 	}
 	if u.version != 0 {
 		ups = append(ups, u)

@@ -17,7 +17,10 @@ import (
 type msgRequest struct {
 	ReqID uint64
 	Ack   uint64
-	ID    string
+	// Applied is the last version of the update stream the client had
+	// applied: the server forgets the answers it carried.
+	Applied uint64
+	ID      string
 	State int
 	Until int
 	Args  am.A
@@ -80,6 +83,7 @@ func decodeGobArgs(data []byte) (am.A, error) {
 func (m *msgRequest) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.AppendUvarint(b, m.ReqID)
 	b = binary.AppendUvarint(b, m.Ack)
+	b = binary.AppendUvarint(b, m.Applied)
 	b = appendString(b, m.ID)
 	b = binary.AppendUvarint(b, uint64(m.State))
 	b = binary.AppendUvarint(b, uint64(m.Until))
@@ -91,6 +95,7 @@ func (m *msgRequest) UnmarshalBinary(data []byte) error {
 	r := reader{b: data}
 	m.ReqID = r.uvarint()
 	m.Ack = r.uvarint()
+	m.Applied = r.uvarint()
 	m.ID = string(r.bytes())
 	m.State = int(min(r.uvarint(), 1<<31))
 	m.Until = int(min(r.uvarint(), 1<<31))
@@ -114,8 +119,10 @@ type wireAnswer struct {
 	// args or err is the decoded answer (receiver)
 	args am.A
 	err  error
-	// e is the request answered (server)
-	e *reqEntry
+	// e is the request answered, version the update that carried it
+	// (server)
+	e       *reqEntry
+	version uint64
 }
 
 // newAnswer encodes an answer's arguments.

@@ -87,7 +87,7 @@ func (w *Worker) connected(r *respHandshake) {
 	w.mu.Lock()
 	w.id = r.MachineID
 	w.mu.Unlock()
-	w.requestsConnected(r.Resumed)
+	w.requestsConnected(r.Session)
 	w.ready.Store(true)
 }
 

@@ -63,7 +63,7 @@ func (w *Worker) Request(ctx context.Context, state string, args am.A, until str
 	}
 	msg := &msgRequest{ID: id, State: si, Until: ui, Args: args}
 	resp, err := w.roundTrip(ctx, func(reqID, ack uint64) (any, rpc2.Method) {
-		msg.ReqID, msg.Ack = reqID, ack
+		msg.ReqID, msg.Ack, msg.Applied = reqID, ack, w.appliedVersion()
 		return msg, mRequest
 	})
 	if err == nil {
@@ -90,20 +90,22 @@ func (w *Worker) Request(ctx context.Context, state string, args am.A, until str
 		}
 		return nil, err
 	}
+	w.reqs.mu.Lock()
+	cr.replied = true
+	w.reqs.mu.Unlock()
 	select {
 	case <-cr.ch:
 		return cr.args, cr.err
 	case <-ctx.Done():
 	case <-w.ctx.Done():
 	}
-	gaveUp := ctx.Err() != nil
-	if !w.reqs.abandon(id, cr, gaveUp) {
+	if !w.reqs.abandon(id, cr, true) {
 		// settled meanwhile: an answer that arrived wins
 		return cr.args, cr.err
 	}
-	if gaveUp {
-		w.c.requestUnwatch()
-		return nil, ctx.Err()
+	w.c.requestUnwatch()
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	return nil, am.ErrDisposed
 }
@@ -116,7 +118,9 @@ func (w *Worker) IsDisposed() bool { return w.disposed.Load() }
 // what the server has not been told yet: the IDs of requests given up, and
 // the answers that arrived for them anyway.
 type workerRequests struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	// session is the server's session of the last connection
+	session string
 	byID    map[string]*clientReq
 	unsent  []string
 	dropped []wireAnswer
@@ -127,6 +131,9 @@ type clientReq struct {
 	ch   chan struct{}
 	args am.A
 	err  error
+	// replied: its Add's reply arrived, only the answer is awaited (guarded
+	// by workerRequests.mu)
+	replied bool
 }
 
 // add registers a request, or refuses it beyond max in flight.
@@ -214,21 +221,19 @@ func (w *Worker) deliverAnswers(answers []wireAnswer) {
 	}
 }
 
-// requestsConnected settles what a new connection means for the requests:
-// in a resumed session they keep waiting (their answers come with the
-// missed updates) and given-up IDs are sent again; in a new session the
-// server lost them, so they fail.
-func (w *Worker) requestsConnected(resumed bool) {
-	if resumed {
-		w.reqs.mu.Lock()
-		n := len(w.reqs.unsent) + len(w.reqs.dropped)
-		w.reqs.mu.Unlock()
-		if n > 0 {
-			w.c.requestUnwatch()
-		}
-		return
+// requestsConnected settles what a connection to session means for the
+// requests: in the same session as before they keep waiting (their answers
+// come with the missed updates, replayed or resent with a full resync) and
+// given-up IDs are sent once the link is live; in a new session the server
+// lost them, so they fail.
+func (w *Worker) requestsConnected(session string) {
+	w.reqs.mu.Lock()
+	lost := w.reqs.session != "" && w.reqs.session != session
+	w.reqs.session = session
+	w.reqs.mu.Unlock()
+	if lost {
+		w.reqs.failAll(fmt.Errorf("%w: the server lost the session, so the request can't be answered", ErrNetwork))
 	}
-	w.reqs.failAll(fmt.Errorf("%w: the server lost the session, so the request can't be answered", ErrNetwork))
 }
 
 // requestsDisconnected fails the waiting requests when the client won't
