@@ -21,9 +21,9 @@ type msgRequest struct {
 	// applied: the server forgets the answers it carried.
 	Applied uint64
 	ID      string
-	State int
-	Until int
-	Args  am.A
+	State   int
+	Until   int
+	Args    am.A
 }
 
 // Kinds of an encoded argument map (argsAny) and of an answer.
