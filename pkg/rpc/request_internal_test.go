@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"context"
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,8 +29,25 @@ func TestRequestAnswerLostInTransit(t *testing.T) {
 			a := &itAsker{ids: make(chan string, 2)}
 			src := itSource(t, a)
 			// pushes wait an hour: the test flushes by hand
-			srv := itServer(t, src, WithResumeBuffer(buf), WithPushInterval(time.Hour))
-			c := itClient(t, srv, "lost", WithReconnect(true, time.Millisecond, 10*time.Millisecond))
+			var lateAnswers atomic.Int32
+			srv := itServer(t, src, WithResumeBuffer(buf), WithPushInterval(time.Hour),
+				WithLateAnswer(func(string, am.A) { lateAnswers.Add(1) }))
+			// the client comes back only once the gate opens, so that an
+			// answer can be given while it is away
+			gate := make(chan struct{})
+			var dials atomic.Int32
+			dialer := func(ctx context.Context, addr string) (net.Conn, error) {
+				if dials.Add(1) > 1 {
+					select {
+					case <-gate:
+					case <-ctx.Done():
+						return nil, ctx.Err()
+					}
+				}
+				return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			}
+			c := itClient(t, srv, "lost", WithDialer(dialer),
+				WithReconnect(true, time.Millisecond, 10*time.Millisecond))
 			ctx, cancel := context.WithTimeout(context.Background(), itDeadline)
 			defer cancel()
 			type result struct {
@@ -66,31 +85,36 @@ func TestRequestAnswerLostInTransit(t *testing.T) {
 			se.wmu.Unlock()
 			require.Len(t, lost.answers, 1)
 
-			// the next update shows the gap: the client resumes
+			// the next update shows the gap: the client drops the
+			// connection and resumes
 			src.Add1("A", nil)
 			_, err := se.flush(ctx, nil, false)
 			require.NoError(t, err)
-			itRelinked(t, c, old)
-			select {
-			case r := <-done:
-				require.NoError(t, r.err)
-				assert.Equal(t, 7, r.args["r"])
-			case <-ctx.Done():
-				t.Fatal("the answer was lost")
-			}
-			// the other request still waits, and gets its answer
-			assert.Equal(t, 1, AwaitingAnswers(c.Worker))
+			require.Eventually(t, func() bool { return srv.ClientCount() == 0 },
+				itDeadline, time.Millisecond, "the session to be detached")
+			// the other request is answered while the client is away
 			src.Add1("Block", Correlated(ids[1], am.A{"r": 8}))
+			close(gate)
+			itRelinked(t, c, old)
+			got := map[any]bool{}
+			for range 2 {
+				select {
+				case r := <-done:
+					require.NoError(t, r.err)
+					got[r.args["r"]] = true
+				case <-ctx.Done():
+					t.Fatalf("an answer was lost (got %v)", got)
+				}
+			}
+			assert.Equal(t, map[any]bool{7: true, 8: true}, got)
+			itSynced(t, c.Worker, src)
+			// each answer arrived once: none was dropped as unknown
 			_, err = se.flush(ctx, nil, false)
 			require.NoError(t, err)
-			select {
-			case r := <-done:
-				require.NoError(t, r.err)
-				assert.Equal(t, 8, r.args["r"])
-			case <-ctx.Done():
-				t.Fatal("the second answer was lost")
-			}
-			itSynced(t, c.Worker, src)
+			assert.Zero(t, lateAnswers.Load())
+			c.Worker.reqs.mu.Lock()
+			assert.Empty(t, c.Worker.reqs.dropped)
+			c.Worker.reqs.mu.Unlock()
 		})
 	}
 }

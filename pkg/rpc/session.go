@@ -307,8 +307,8 @@ func (se *session) attach(ctx context.Context, conn *rpc2.Conn, resume bool, fro
 		se.fullLocked(&u)
 		if resume {
 			// answers are events, not state: the full clock doesn't
-			// carry those the client missed
-			u.answers = append(se.unappliedLocked(from), u.answers...)
+			// carry those the client missed (they include u's own)
+			u.answers = se.unappliedLocked(from)
 		}
 	}
 	if resume {
