@@ -211,8 +211,15 @@ func (se *session) addAnswer(e *reqEntry, args am.A) {
 	w.e = e
 	se.mu.Lock()
 	se.answers = append(se.answers, w)
+	busy := se.inflight > 0
+	if busy {
+		// the update that ends that mutation carries the answer
+		se.missed = true
+	}
 	se.mu.Unlock()
-	se.signal()
+	if !busy {
+		se.signal()
+	}
 }
 
 // takeAnswer withdraws the unsent answer of request id, if there is one.
