@@ -589,6 +589,8 @@ func (c *Client) wrapErr(l *link, err error) error {
 			return fmt.Errorf("%w: %s", ErrStopped, re.Message)
 		case CodeTooManyPending:
 			return fmt.Errorf("%w: %s", ErrTooManyPending, re.Message)
+		case CodeTooManyRequests:
+			return fmt.Errorf("%w: %s", ErrTooManyRequests, re.Message)
 		case rpc2.CodeCanceled:
 			return fmt.Errorf("%w: %s", ErrNotRun, re.Message)
 		default:

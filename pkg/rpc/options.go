@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	am "github.com/arpc-go/arpc/pkg/machine"
 )
 
 // Default settings of servers and clients.
@@ -58,6 +60,9 @@ type serverOpts struct {
 	goodbyeTimeout time.Duration
 	maxErrText     int
 	getter         GetterFunc
+	maxRequests    int
+	abandonedTTL   time.Duration
+	lateAnswer     func(id string, args am.A)
 }
 
 func defaultServerOpts() serverOpts {
@@ -71,6 +76,8 @@ func defaultServerOpts() serverOpts {
 		keepalive:      DefaultKeepalive,
 		goodbyeTimeout: DefaultCallTimeout,
 		maxErrText:     DefaultMaxErrorText,
+		maxRequests:    DefaultMaxRequests,
+		abandonedTTL:   DefaultAbandonedTTL,
 	}
 }
 
@@ -79,7 +86,7 @@ func (o *serverOpts) validate() error {
 		o.logger = discardLogger()
 	}
 	if o.maxMessageSize <= 0 || o.maxWatches <= 0 || o.maxPending <= 0 || o.resumeBuffer < 0 ||
-		o.sessionTTL < 0 || o.keepalive < 0 || o.maxErrText <= 0 {
+		o.sessionTTL < 0 || o.keepalive < 0 || o.maxErrText <= 0 || o.maxRequests <= 0 || o.abandonedTTL < 0 {
 		return fmt.Errorf("%w: limits must be positive", ErrInvalidParams)
 	}
 	return nil
@@ -167,6 +174,7 @@ type clientOpts struct {
 	minBackoff     time.Duration
 	maxBackoff     time.Duration
 	token          []byte
+	maxRequests    int
 }
 
 func defaultClientOpts() clientOpts {
@@ -178,6 +186,7 @@ func defaultClientOpts() clientOpts {
 		reconnect:      true,
 		minBackoff:     DefaultMinBackoff,
 		maxBackoff:     DefaultMaxBackoff,
+		maxRequests:    DefaultMaxRequests,
 	}
 }
 
@@ -186,7 +195,7 @@ func (o *clientOpts) validate() error {
 		o.logger = discardLogger()
 	}
 	if o.callTimeout <= 0 || o.dialTimeout <= 0 || o.maxMessageSize <= 0 || o.keepalive < 0 ||
-		o.minBackoff <= 0 || o.maxBackoff < o.minBackoff {
+		o.minBackoff <= 0 || o.maxBackoff < o.minBackoff || o.maxRequests <= 0 {
 		return fmt.Errorf("%w: timeouts and limits must be positive (and max backoff ≥ min)", ErrInvalidParams)
 	}
 	if o.dialer == nil {

@@ -44,6 +44,8 @@ type Worker struct {
 	watches   map[uint64]*argsWatch
 	watchSeq  uint64
 	unwatches []uint64
+	// reqs are the requests waiting for their answers
+	reqs workerRequests
 }
 
 // model lets Worker embed am.Model under an unexported field name.
@@ -76,6 +78,7 @@ func (w *Worker) connected(r *respHandshake) {
 	w.mu.Lock()
 	w.id = r.MachineID
 	w.mu.Unlock()
+	w.requestsConnected(r.Session)
 }
 
 // connLost releases the waits for versions the lost connection won't bring;
@@ -88,6 +91,7 @@ func (w *Worker) connLost() {
 	}
 	w.verWait = nil
 	w.mu.Unlock()
+	w.requestsDisconnected()
 }
 
 // appliedVersion returns the version of the last update applied.

@@ -44,6 +44,7 @@ func (w *Worker) applyUpdate(u *msgUpdate) error {
 			w.mw.ReleaseArgs(aw.name, aw.ch)
 		}
 	}
+	w.deliverAnswers(u.answers)
 	if len(w.verWait) > 0 {
 		kept := w.verWait[:0]
 		for _, v := range w.verWait {

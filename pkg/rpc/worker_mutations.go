@@ -161,9 +161,6 @@ func mutationMsg(typ byte, reqID, ack uint64, idxs []int, args am.A, err error, 
 
 // mutate sends one mutation and waits for its outcome; see Mutate.
 func (w *Worker) mutate(ctx context.Context, typ byte, states am.S, args am.A, merr error) (am.Result, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	if w.disposed.Load() {
 		return am.Canceled, am.ErrDisposed
 	}
@@ -171,39 +168,55 @@ func (w *Worker) mutate(ctx context.Context, typ byte, states am.S, args am.A, m
 	if err != nil {
 		return am.Canceled, err
 	}
-	if err := ctx.Err(); err != nil {
+	resp, err := w.roundTrip(ctx, func(reqID, ack uint64) (any, rpc2.Method) {
+		return mutationMsg(typ, reqID, ack, idxs, args, merr, false)
+	})
+	if err != nil {
 		return am.Canceled, err
+	}
+	return resp.result, outcomeErr(resp.code, resp.errMsg)
+}
+
+// roundTrip sends a mutation-like call, built by msg for its request ID
+// and acknowledgement, and returns its reply once the mirror has applied
+// the update that precedes it. It retries as WithRetries allows; see Mutate.
+func (w *Worker) roundTrip(ctx context.Context, msg func(reqID, ack uint64) (any, rpc2.Method)) (respResult, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return respResult{result: am.Canceled}, err
 	}
 	reqID, ack := w.c.pend.add()
 	defer w.c.pend.done(reqID)
 	conn, link, err := w.c.liveLink()
 	if err != nil {
 		// not connected: nothing was sent
-		return am.Canceled, err
+		return respResult{result: am.Canceled}, err
 	}
 	for try := 0; ; try++ {
-		msg, method := mutationMsg(typ, reqID, ack, idxs, args, merr, false)
+		m, method := msg(reqID, ack)
 		var resp respResult
-		err = w.c.callOnLink(ctx, link, method, msg, &resp)
+		err = w.c.callOnLink(ctx, link, method, m, &resp)
 		if err == nil {
 			if resp.result == 0 {
-				return am.Canceled, fmt.Errorf("%w: mutation result 0", ErrInvalidResp)
+				return respResult{result: am.Canceled}, fmt.Errorf("%w: mutation result 0", ErrInvalidResp)
 			}
 			w.waitVersion(ctx, resp.version, conn.Done())
-			return resp.result, outcomeErr(resp.code, resp.errMsg)
+			return resp, nil
 		}
 		if ctx.Err() != nil {
-			return am.Canceled, ctx.Err()
+			return respResult{result: am.Canceled}, ctx.Err()
 		}
 		if try >= w.c.opts.retries || !(errors.Is(err, ErrNetwork) || errors.Is(err, ErrNetworkTimeout)) {
-			return am.Canceled, err
+			return respResult{result: am.Canceled}, err
 		}
 		// Send again with the same ID, on this connection after a timeout,
 		// or on the next one if it resumes this session: the server runs
 		// it at most once. A new session (the server restarted) can't know
 		// whether the first attempt ran, so don't guess.
 		if link, err = w.c.awaitLink(ctx, link, errors.Is(err, ErrNetworkTimeout)); err != nil {
-			return am.Canceled, fmt.Errorf("%w (the mutation may or may not have run)", err)
+			return respResult{result: am.Canceled}, fmt.Errorf("%w (the mutation may or may not have run)", err)
 		}
 		conn = link.conn
 		ack = w.c.pend.ack()
