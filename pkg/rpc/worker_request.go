@@ -44,7 +44,7 @@ func (w *Worker) Request(ctx context.Context, state string, args am.A, until str
 	if w.disposed.Load() {
 		return nil, am.ErrDisposed
 	}
-	si, ui := w.idx(state), w.idx(until)
+	si, ui := w.Index(state), w.Index(until)
 	for _, bad := range []struct {
 		i    int
 		name string
