@@ -34,7 +34,7 @@ var _ am.Mutator = (*Worker)(nil)
 // it. A state unknown to the schema fails the call locally with
 // am.ErrStateUnknown (nothing is sent); an empty cond is no precondition.
 // Other errors are Mutate's. A server that predates preconditions refuses
-// the mutation (ErrInvalidParams) and runs nothing. Safe to call
+// the mutation (ErrInvalidParams or ErrRpc) and runs nothing. Safe to call
 // concurrently.
 func (w *Worker) MutateIf(ctx context.Context, cond am.Clock, typ am.MutationType, states am.S,
 	args am.A,
