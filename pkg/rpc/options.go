@@ -63,6 +63,8 @@ type serverOpts struct {
 	maxRequests    int
 	abandonedTTL   time.Duration
 	lateAnswer     func(id string, args am.A)
+	// introspectionOff refuses Describe and Stats (WithIntrospection)
+	introspectionOff bool
 }
 
 func defaultServerOpts() serverOpts {

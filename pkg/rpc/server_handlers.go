@@ -54,6 +54,7 @@ func (s *Server) registry() (*rpc2.Registry, error) {
 		rpc2.HandleFunc(r, mUnwatchArgs, "UnwatchArgs", s.handleUnwatchArgs),
 		rpc2.HandleFunc(r, mRequest, "Request", s.handleRequest),
 		rpc2.HandleFunc(r, mUnrequest, "Unrequest", s.handleUnrequest, rpc2.Ordered()),
+		rpc2.HandleFunc(r, mDescribe, "Describe", s.handleDescribe),
 	)
 }
 

@@ -26,6 +26,7 @@ const (
 	mUnwatchArgs rpc2.Method = 11 // notify: uint64 watch id
 	mRequest     rpc2.Method = 12 // call: msgRequest → respResult
 	mUnrequest   rpc2.Method = 13 // notify: msgUnrequest, requests given up
+	mDescribe    rpc2.Method = 14 // call, no session needed: msgDescribe → respDescribe
 
 	// server → client
 	mUpdate  rpc2.Method = 32 // notify (inline, in order): msgUpdate
