@@ -53,8 +53,8 @@ func describedBytes(t *testing.T, d *respDescribe) []byte {
 
 func validDescribe() *respDescribe {
 	s := am.Struct{
-		"A": {Add: am.S{"B"}, Remove: am.S{"Ghost"}},
-		"B": {Multi: true, Require: am.S{"A"}},
+		"A":          {Add: am.S{"B"}, Remove: am.S{"Ghost"}},
+		"B":          {Multi: true, Require: am.S{"A"}},
 		am.Exception: {Multi: true},
 	}
 	names := am.S{"A", "B", am.Exception}
