@@ -35,7 +35,7 @@ type command struct {
 	flags func(fs *flag.FlagSet, e *env)
 	// waits: --timeout bounds a wait and defaults to none
 	waits bool
-	run   func(ctx context.Context, e *env) int
+	run   func(e *env) int
 }
 
 // env is one run of a command: its arguments, flags and outputs.
@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	e.pos = pos
-	return c.run(ctx, e)
+	return c.run(e)
 }
 
 // parseInterleaved parses flags anywhere among the positional arguments

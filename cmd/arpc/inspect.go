@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 )
 
@@ -29,7 +28,7 @@ type clientsView struct {
 	Sessions  int `json:"sessions"`
 }
 
-func runInspect(ctx context.Context, e *env) int {
+func runInspect(e *env) int {
 	ctx, cancel := e.ctx()
 	defer cancel()
 	c, err := e.dial(ctx, false)

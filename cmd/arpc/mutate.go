@@ -31,7 +31,7 @@ canceled it, 1 on an error (e.g. an unknown state, a refused mutation).`, string
 		flags: func(fs *flag.FlagSet, e *env) {
 			fs.Var(&e.args, "arg", "")
 		},
-		run: func(ctx context.Context, e *env) int { return runMutation(e, typ) },
+		run: func(e *env) int { return runMutation(e, typ) },
 	}
 }
 

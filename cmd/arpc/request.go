@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,7 +35,7 @@ type requestView struct {
 	Args     map[string]any `json:"args"`
 }
 
-func runRequest(ctx context.Context, e *env) int {
+func runRequest(e *env) int {
 	ctx, cancel := e.ctx()
 	defer cancel()
 	c, err := e.dial(ctx, false)

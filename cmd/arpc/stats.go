@@ -13,7 +13,7 @@ var cmdStats = &command{
 	summary:  "prints the server's counters",
 	help:     `Prints the counters of the server at ADDR.`,
 	minArgs:  1, maxArgs: 1,
-	run: func(ctx context.Context, e *env) int { return exitError },
+	run: func(e *env) int { return exitError },
 }
 
 func fetchClients(ctx context.Context, c *rpc.Client) *clientsView { return nil }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 )
 
@@ -25,7 +24,7 @@ each line is a JSON object (event "snapshot", "change", "disconnected" or
 	run: runWatch,
 }
 
-func runWatch(ctx context.Context, e *env) int {
+func runWatch(e *env) int {
 	dctx, cancel := e.ctx()
 	c, err := e.dial(dctx, true)
 	cancel()
@@ -44,7 +43,7 @@ func runWatch(ctx context.Context, e *env) int {
 		fmt.Fprintf(e.stdout, "watching %s at %s (Ctrl-C to stop)\n", c.Worker.ID(), e.pos[0])
 	}
 	print(snapshot(c.Worker))
-	if err := follow(ctx, c, print); err != nil {
+	if err := follow(e.parent, c, print); err != nil {
 		return e.fail(err)
 	}
 	return exitOK

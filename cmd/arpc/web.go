@@ -44,7 +44,7 @@ Ctrl-C (exit status 0).
 	run: runWeb,
 }
 
-func runWeb(ctx context.Context, e *env) int {
+func runWeb(e *env) int {
 	dctx, cancel := e.ctx()
 	c, err := e.dial(dctx, true)
 	cancel()
@@ -52,7 +52,7 @@ func runWeb(ctx context.Context, e *env) int {
 		return e.fail(err)
 	}
 	defer c.Close()
-	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", e.listen)
+	lis, err := (&net.ListenConfig{}).Listen(e.parent, "tcp", e.listen)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -63,7 +63,7 @@ func runWeb(ctx context.Context, e *env) int {
 	} else {
 		fmt.Fprintf(e.stdout, "inspector for %s at %s: %s (Ctrl-C to stop)\n", c.Worker.ID(), e.pos[0], url)
 	}
-	if err := in.serve(ctx, lis); err != nil {
+	if err := in.serve(e.parent, lis); err != nil {
 		return e.fail(err)
 	}
 	return exitOK
@@ -319,7 +319,12 @@ func (in *inspector) mutate(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if err != nil {
 		out["error"] = err.Error()
-		if !errors.Is(err, am.ErrCanceled) {
+		switch {
+		case errors.Is(err, am.ErrCanceled):
+			// the machine's answer, not a failure of the call
+		case errors.Is(err, am.ErrStateUnknown), errors.Is(err, rpc.ErrInvalidParams):
+			status = http.StatusBadRequest
+		default:
 			status = http.StatusBadGateway
 		}
 	}

@@ -35,7 +35,7 @@ type whenView struct {
 	Exit  int               `json:"exit"`
 }
 
-func runWhen(ctx context.Context, e *env) int {
+func runWhen(e *env) int {
 	ctx, cancel := e.ctx()
 	defer cancel()
 	c, err := e.dial(ctx, false)
