@@ -49,7 +49,7 @@ type browser struct {
 	session string
 	// events are the methods of the events read so far
 	events []string
-	stderr  syncBuffer
+	stderr syncBuffer
 }
 
 func startBrowser(t *testing.T, bin string) *browser {
@@ -229,7 +229,9 @@ func TestInspectorInChromium(t *testing.T) {
 	b.waitPage(t, `window.arpc.ready`)
 	require.Eventually(t, func() bool { return in.subscribers() == 1 }, deadline, 2*time.Millisecond)
 
-	node := func(s string) string { return fmt.Sprintf(`document.querySelector('#graph .node[data-state="%s"]')`, s) }
+	node := func(s string) string {
+		return fmt.Sprintf(`document.querySelector('#graph .node[data-state="%s"]')`, s)
+	}
 	b.waitPage(t, node("Start")+`.classList.contains("active") && `+node("Start")+`.getAttribute("data-tick") === "1"`)
 	b.waitPage(t, `!`+node("Busy")+`.classList.contains("active")`)
 	// relations are drawn as labelled edges
