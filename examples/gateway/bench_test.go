@@ -9,6 +9,7 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,11 +17,19 @@ import (
 )
 
 // BenchmarkGateway measures requests through the HTTP front end, over
-// loopback, with a number of concurrent HTTP clients (keep-alive
-// connections, one per client) in the same process, and reports the
-// throughput (req/s) and the latency percentiles seen by the clients. Each
-// request is answered asynchronously by the backend's worker pool, and each
-// response is checked (200 and n² of its own n). Peers in the same run:
+// loopback, from concurrent HTTP clients (keep-alive connections, one per
+// client) in the same process, and reports the throughput (req/s) and the
+// latency percentiles the clients saw. Each request is answered
+// asynchronously by the backend's worker pool, and each response is checked
+// (200 and n² of its own n). Loads:
+//
+//   - clients=N: N clients, each sending its next request as soon as it
+//     has the previous answer (the most the system does);
+//   - rate=5000: 64 clients sending 5,000 requests/s between them, on a
+//     fixed schedule; a latency counts from the request's scheduled time,
+//     so a backlog shows in it.
+//
+// Peers in the same run:
 //
 //   - arpc: the example as it runs, a Request over the aRPC client;
 //   - local: the same gateway and backend, with Request on the backend
@@ -28,9 +37,13 @@ import (
 //   - http: the same HTTP server and clients, the handler computing n²
 //     itself (the cost of HTTP and of the load generator alone).
 func BenchmarkGateway(b *testing.B) {
-	for _, clients := range []int{16, 64} {
+	loads := []struct {
+		name          string
+		clients, rate int
+	}{{"clients=16", 16, 0}, {"clients=64", 64, 0}, {"rate=5000", 64, 5000}}
+	for _, load := range loads {
 		for _, peer := range []string{"arpc", "local", "http"} {
-			b.Run(fmt.Sprintf("%s/clients=%d", peer, clients), func(b *testing.B) {
+			b.Run(peer+"/"+load.name, func(b *testing.B) {
 				s, err := newSystem(b.Context(), config{workers: 4, queue: 4096})
 				if err != nil {
 					b.Fatal(err)
@@ -45,7 +58,7 @@ func BenchmarkGateway(b *testing.B) {
 				default:
 					h = http.HandlerFunc(squareDirect)
 				}
-				benchHTTP(b, h, clients)
+				benchHTTP(b, h, load.clients, load.rate)
 			})
 		}
 	}
@@ -71,20 +84,41 @@ func squareDirect(w http.ResponseWriter, r *http.Request) {
 }
 
 // benchHTTP serves h on loopback and sends b.N requests from clients
-// goroutines, checking every response.
-func benchHTTP(b *testing.B, h http.Handler, clients int) {
+// goroutines, as fast as they can, or at rate requests/s between them when
+// rate > 0, checking every response.
+func benchHTTP(b *testing.B, h http.Handler, clients, rate int) {
 	hs := httptest.NewServer(h)
 	defer hs.Close()
 	c := hs.Client()
 	c.Transport.(*http.Transport).MaxIdleConnsPerHost = clients
 	defer c.CloseIdleConnections()
-	url := hs.URL + "/square?timeout=5s&n="
+	url := hs.URL + "/square?timeout=10s&n="
+
+	// Open the clients' connections before the clock starts.
+	var warm sync.WaitGroup
+	for range clients {
+		warm.Go(func() {
+			resp, err := c.Get(url + "0")
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		})
+	}
+	warm.Wait()
 
 	var (
-		mu   sync.Mutex
-		lats []time.Duration
-		next int64
+		mu    sync.Mutex
+		lats  []time.Duration
+		next  int64
+		slots atomic.Int64
 	)
+	var interval time.Duration
+	if rate > 0 {
+		interval = time.Second / time.Duration(rate)
+	}
 	b.SetParallelism(max(clients/runtime.GOMAXPROCS(0), 1))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -94,11 +128,22 @@ func benchHTTP(b *testing.B, h http.Handler, clients int) {
 		mine := make([]time.Duration, 0, 1024)
 		mu.Lock()
 		n := next
-		next += 1 << 32
+		next += 1 << 24
 		mu.Unlock()
+		pace := time.NewTimer(0)
+		defer pace.Stop()
+		<-pace.C
 		for pb.Next() {
 			n++
 			t0 := time.Now()
+			if interval > 0 {
+				// the request's slot in the schedule
+				t0 = start.Add(time.Duration(slots.Add(1)-1) * interval)
+				if d := time.Until(t0); d > 0 {
+					pace.Reset(d)
+					<-pace.C
+				}
+			}
 			resp, err := c.Get(url + strconv.FormatInt(n, 10))
 			if err != nil {
 				b.Error(err)
