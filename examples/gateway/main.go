@@ -43,9 +43,9 @@ type step struct {
 
 var (
 	answered = step{"answered", "n=7", http.StatusOK}
-	lost     = step{"lost by the backend", "n=8&silent=1&timeout=100ms", http.StatusGatewayTimeout}
-	slow     = step{"answered after its deadline", "n=9&delay=300ms&timeout=100ms", http.StatusGatewayTimeout}
-	queued   = step{"queued behind the slow one", "n=10&timeout=100ms", http.StatusGatewayTimeout}
+	lost     = step{"lost by the backend", "n=8&silent=1&timeout=200ms", http.StatusGatewayTimeout}
+	slow     = step{"answered after its deadline", "n=9&delay=1s&timeout=200ms", http.StatusGatewayTimeout}
+	queued   = step{"queued behind the slow one", "n=10&timeout=200ms", http.StatusGatewayTimeout}
 )
 
 // run is the demo: a backend with one worker, so that the fourth request

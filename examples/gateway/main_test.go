@@ -21,9 +21,9 @@ func TestRun(t *testing.T) {
 	for _, want := range []string{
 		"client: n=7 (answered): 200 OK, result 49\n",
 		"backend: n=8 lost, it will never be answered\n",
-		"client: n=8&silent=1&timeout=100ms (lost by the backend): 504 Gateway Timeout, ",
-		"client: n=9&delay=300ms&timeout=100ms (answered after its deadline): 504 Gateway Timeout, ",
-		"client: n=10&timeout=100ms (queued behind the slow one): 504 Gateway Timeout, ",
+		"client: n=8&silent=1&timeout=200ms (lost by the backend): 504 Gateway Timeout, ",
+		"client: n=9&delay=1s&timeout=200ms (answered after its deadline): 504 Gateway Timeout, ",
+		"client: n=10&timeout=200ms (queued behind the slow one): 504 Gateway Timeout, ",
 		"server: late answer for n=9 (result 81): its caller had given up, compensating\n",
 		"backend: n=10 skipped, its caller gave up while it was queued\n",
 		"stats: 2 answered (1 late), 1 lost, 1 skipped, 0 busy; 0 requests pending on the server\n",
@@ -85,7 +85,7 @@ func TestBusy(t *testing.T) {
 	// no workers: the queue never drains
 	s, url, c, stop := startGateway(t, config{workers: 0, queue: 1}, nil)
 	defer stop()
-	if r, err := get(context.Background(), c, url+"/square?n=1&timeout=50ms"); err != nil || r.status != http.StatusGatewayTimeout {
+	if r, err := get(context.Background(), c, url+"/square?n=1&timeout=500ms"); err != nil || r.status != http.StatusGatewayTimeout {
 		t.Fatalf("queued: %+v, %v; want 504", r, err)
 	}
 	start := time.Now()

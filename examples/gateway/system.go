@@ -67,7 +67,7 @@ func newSystem(ctx context.Context, cfg config) (s *system, err error) {
 		return nil, err
 	}
 	s.back.start(s.srv, cfg.workers)
-	s.logf("server: backend served on %s, %d workers", s.srv.Addr, cfg.workers)
+	s.logf("server: backend served on %s, worker pool of %d", s.srv.Addr, cfg.workers)
 	if s.client, err = rpc.Dial(ctx, s.srv.Addr, states, names); err != nil {
 		return nil, err
 	}
