@@ -70,7 +70,7 @@ func runMutation(e *env, typ am.MutationType) int {
 	v := mutationView{Result: resultName(res, err), States: states, Active: c.Worker.ActiveStates(),
 		Ticks: c.Worker.Clock(states), Exit: code}
 	if err != nil {
-		v.Error = err.Error()
+		v.Error = errText(err)
 	}
 	if v.Active == nil {
 		v.Active = []string{}
@@ -82,9 +82,20 @@ func runMutation(e *env, typ am.MutationType) int {
 		fmt.Fprintf(e.stdout, "active: %s\n", strings.Join(v.Active, " "))
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "arpc %s: %v\n", e.cmd.name, err)
+		fmt.Fprintf(e.stderr, "arpc %s: %s\n", e.cmd.name, errText(err))
 	}
 	return code
+}
+
+// errText is an error's message without a repeated leading phrase: a
+// canceled transition's reason crosses the wire inside an error that says
+// so again ("transition canceled: transition canceled: ...").
+func errText(err error) string {
+	msg := err.Error()
+	if head, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(rest, head+": ") {
+		return rest
+	}
+	return msg
 }
 
 // resultName names a mutation's result; "error" when it failed without one.

@@ -85,7 +85,8 @@ func (s stateView) flags() string {
 
 // printStates writes the states as a table: active ones marked with *.
 func printStates(w io.Writer, states []stateView) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var buf strings.Builder
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  STATE\tTICK\tFLAGS\tRELATIONS")
 	for _, s := range states {
 		mark := " "
@@ -95,6 +96,9 @@ func printStates(w io.Writer, states []stateView) {
 		fmt.Fprintf(tw, "%s %s\t%d\t%s\t%s\n", mark, s.Name, s.Tick, s.flags(), s.relations())
 	}
 	_ = tw.Flush()
+	for line := range strings.Lines(buf.String()) {
+		fmt.Fprintln(w, strings.TrimRight(line, " \n"))
+	}
 }
 
 // jsonArgs makes mutation arguments printable as JSON: values JSON can't

@@ -318,7 +318,7 @@ func (in *inspector) mutate(w http.ResponseWriter, r *http.Request) {
 	out := map[string]string{"result": resultName(res, err)}
 	status := http.StatusOK
 	if err != nil {
-		out["error"] = err.Error()
+		out["error"] = errText(err)
 		switch {
 		case errors.Is(err, am.ErrCanceled):
 			// the machine's answer, not a failure of the call
