@@ -89,10 +89,10 @@ func runMutation(e *env, typ am.MutationType) int {
 
 // errText is an error's message without a repeated leading phrase: a
 // canceled transition's reason crosses the wire inside an error that says
-// so again ("transition canceled: transition canceled: ...").
+// so again ("transition canceled: transition canceled by XEnter").
 func errText(err error) string {
 	msg := err.Error()
-	if head, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(rest, head+": ") {
+	if head, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(rest, head) {
 		return rest
 	}
 	return msg
