@@ -119,7 +119,7 @@ func TestMutations(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &v), r.stdout)
 	require.Equal(t, "canceled", v.Result)
 	require.Equal(t, exitCanceled, v.Exit)
-	require.Contains(t, r.stderr, "arpc add: transition canceled: ")
+	require.Equal(t, "arpc add: transition canceled by VetoedEnter\n", r.stderr)
 	require.NotContains(t, r.stderr, "canceled: transition canceled")
 
 	// an unknown state is an error: exit 1, nothing sent
