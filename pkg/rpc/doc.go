@@ -34,6 +34,12 @@
 //	...
 //	err = srv.Shutdown(ctx) // in-flight mutations finish; clients see ErrStopped
 //
+// A generic tool that doesn't know the machine asks the server first:
+// Describe returns the schema and ordered state names Dial needs (without
+// opening a session), and DialAny does both steps. A server started with
+// WithIntrospection(false) refuses with ErrIntrospectionOff. The arpc
+// command (cmd/arpc) is built on them.
+//
 // # Failures
 //
 // A client reconnects by itself (WithReconnect: on by default, jittered
