@@ -346,12 +346,6 @@ func (s *streamBody) Read(p []byte) (int, error) {
 	return n, unexpected(err)
 }
 
-// peek returns the next k bytes of the body without consuming them.
-func (s *streamBody) peek(k int) ([]byte, error) {
-	p, err := s.br.Peek(min(k, s.left))
-	return p, unexpected(err)
-}
-
 func unexpected(err error) error {
 	if err == io.EOF {
 		return io.ErrUnexpectedEOF

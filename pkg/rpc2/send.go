@@ -214,7 +214,14 @@ func (c *Conn) flushLocked() error {
 		c.wbuf, c.wspare = c.wspare[:0], nil
 		c.queued.Store(false)
 		c.wmu.Unlock()
+		timed := c.cfg.limits.writeTimeout > 0
+		if timed {
+			c.wstart.Store(monoNow() | 1) // never 0 ("no write")
+		}
 		_, err := c.nc.Write(buf)
+		if timed {
+			c.wstart.Store(0)
+		}
 		c.wmu.Lock()
 		c.written += uint64(len(buf))
 		if cap(buf) <= keepBufLimit {
