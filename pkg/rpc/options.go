@@ -58,6 +58,7 @@ type serverOpts struct {
 	goodbyeTimeout time.Duration
 	maxErrText     int
 	getter         GetterFunc
+	sec            serverSec
 }
 
 func defaultServerOpts() serverOpts {
@@ -71,6 +72,7 @@ func defaultServerOpts() serverOpts {
 		keepalive:      DefaultKeepalive,
 		goodbyeTimeout: DefaultCallTimeout,
 		maxErrText:     DefaultMaxErrorText,
+		sec:            defaultServerSec(),
 	}
 }
 
@@ -82,7 +84,7 @@ func (o *serverOpts) validate() error {
 		o.sessionTTL < 0 || o.keepalive < 0 || o.maxErrText <= 0 {
 		return fmt.Errorf("%w: limits must be positive", ErrInvalidParams)
 	}
-	return nil
+	return o.sec.validate(o.keepalive)
 }
 
 // WithPushInterval sets how long the server gathers changes of the source
@@ -167,6 +169,7 @@ type clientOpts struct {
 	minBackoff     time.Duration
 	maxBackoff     time.Duration
 	token          []byte
+	sec            clientSec
 }
 
 func defaultClientOpts() clientOpts {
@@ -195,7 +198,7 @@ func (o *clientOpts) validate() error {
 			return d.DialContext(ctx, "tcp", addr)
 		}
 	}
-	return nil
+	return o.validateSec()
 }
 
 // WithCallTimeout bounds every remote call of the client and its Worker

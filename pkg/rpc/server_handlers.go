@@ -38,7 +38,8 @@ const (
 func (s *Server) registry() (*rpc2.Registry, error) {
 	r := rpc2.NewRegistry()
 	return r, errors.Join(
-		rpc2.HandleFunc(r, mHandshake, "Handshake", s.handleHandshake),
+		// Ordered: handshakes of one connection run one at a time
+		rpc2.HandleFunc(r, mHandshake, "Handshake", s.handleHandshake, rpc2.Ordered()),
 		rpc2.HandleFunc(r, mMutate, "Mutate", s.handleMutate),
 		rpc2.HandleFunc(r, mMutateGob, "MutateGob", s.handleMutateGob),
 		rpc2.HandleFunc(r, mMutateNS, "MutateNS", s.handleMutateNS),
@@ -67,6 +68,14 @@ func sessionOf(c *rpc2.Conn) (*session, error) {
 func (s *Server) handleHandshake(
 	ctx context.Context, c *rpc2.Conn, m *msgHandshake, resp *respHandshake,
 ) error {
+	if c.Value(sessionKey) != nil {
+		return codeErr(CodeInvalidParams, "session already established")
+	}
+	// who the peer is, before anything else about the server is told
+	identity, g, err := s.admit(ctx, c, m)
+	if err != nil {
+		return err
+	}
 	if m.ProtoVersion != protoVersion {
 		return codeErr(CodeProtoVersion, "protocol version %d not supported (want %d)",
 			m.ProtoVersion, protoVersion)
@@ -77,9 +86,6 @@ func (s *Server) handleHandshake(
 	if m.SchemaHash != s.hash {
 		return codeErr(CodeSchemaMismatch, "%s", s.relationsDiff(m))
 	}
-	if c.Value(sessionKey) != nil {
-		return codeErr(CodeInvalidParams, "session already established")
-	}
 	if s.stopping.Load() {
 		return codeErr(CodeStopped, "server %s is shutting down", s.id)
 	}
@@ -89,13 +95,19 @@ func (s *Server) handleHandshake(
 	resume := m.Session != "" && m.Epoch == s.epoch
 	s.mu.Lock()
 	if resume {
-		if old := s.sessions[m.Session]; old != nil && old.clientID == m.ClientID {
+		if old := s.sessions[m.Session]; old != nil && old.clientID == m.ClientID && old.identity == identity {
 			se = old
 		}
 	}
 	created := se == nil
 	if created {
+		if err := s.sessionRoomLocked(identity); err != nil {
+			s.mu.Unlock()
+			s.refuse(c)
+			return err
+		}
 		se = s.newSession(m.ClientID)
+		se.identity, se.grant = identity, g
 		s.sessions[se.id] = se
 		s.wg.Add(1)
 		go se.pusher()
@@ -106,13 +118,15 @@ func (s *Server) handleHandshake(
 		return err
 	}
 	c.SetValue(sessionKey, se)
+	c.SetValue(identityKey, identity)
+	c.Ungate()
 	resp.MachineID = s.source.ID
 	resp.Session = se.id
 	resp.Epoch = s.epoch
 	resp.Version = version
 	resp.Resumed = resumed
 	s.syncConnected()
-	s.Mach.Add1(ss.ClientConnected, am.A{"id": m.ClientID})
+	s.Mach.Add1(ss.ClientConnected, am.A{"id": m.ClientID, "identity": identity})
 	return nil
 }
 
@@ -153,6 +167,9 @@ func (s *Server) syncConnected() {
 // (reply) or sent as a push (a notification has no reply). A retried
 // request ID runs nothing: it gets the first attempt's answer.
 func (s *Server) mutate(ctx context.Context, c *rpc2.Conn, se *session, m *msgMutate, resp *respResult, reply bool) error {
+	if err := s.mayMutate(se, m); err != nil {
+		return err
+	}
 	// the update goes right before the reply if the reply goes on the
 	// session's current connection
 	var replyConn *rpc2.Conn
@@ -372,6 +389,9 @@ func (s *Server) handleWatchArgs(_ context.Context, c *rpc2.Conn, m *MsgWatchArg
 	names, err := s.stateNames([]int{m.State})
 	if err != nil {
 		return codeErr(CodeInvalidParams, "%v", err)
+	}
+	if err := s.mayObserve(se, m.State); err != nil {
+		return err
 	}
 	se.mu.Lock()
 	if len(se.watches) >= s.opts.maxWatches {

@@ -214,13 +214,11 @@ func (c *Conn) flushLocked() error {
 		c.wbuf, c.wspare = c.wspare[:0], nil
 		c.queued.Store(false)
 		c.wmu.Unlock()
-		timed := c.cfg.limits.writeTimeout > 0
-		if timed {
-			c.wstart.Store(monoNow() | 1) // never 0 ("no write")
-		}
-		_, err := c.nc.Write(buf)
-		if timed {
-			c.wstart.Store(0)
+		var err error
+		if c.cfg.limits.writeTimeout > 0 {
+			err = c.timedWrite(buf)
+		} else {
+			_, err = c.nc.Write(buf)
 		}
 		c.wmu.Lock()
 		c.written += uint64(len(buf))
@@ -247,6 +245,26 @@ func (c *Conn) flushLocked() error {
 		c.wake() // the writer may have found this flush under way: let it look again
 	}
 	return failErr
+}
+
+// timedChunk is the most a timed write hands to the transport at once, so
+// that WithWriteTimeout measures a peer's progress in reading, not the time
+// a large buffer takes.
+const timedChunk = 64 << 10
+
+// timedWrite writes buf in chunks, each watched by the timer goroutine
+// (see WithWriteTimeout).
+func (c *Conn) timedWrite(buf []byte) error {
+	defer c.wstart.Store(0)
+	for len(buf) > 0 {
+		n := min(len(buf), timedChunk)
+		c.wstart.Store(monoNow() | 1) // never 0 ("no write")
+		if _, err := c.nc.Write(buf[:n]); err != nil {
+			return err
+		}
+		buf = buf[n:]
+	}
+	return nil
 }
 
 // peerClosed reports whether a write failed because the peer closed the
