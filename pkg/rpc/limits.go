@@ -335,3 +335,18 @@ func (o *clientOpts) validateSec() error {
 func WithMaxPayloads(n int) ClientOption {
 	return func(o *clientOpts) { o.sec.maxPayloads = n }
 }
+
+// abortAttach undoes the attach of a session to a connection that failed
+// during its handshake: no disconnect hook will find the session on the
+// connection, so it is detached here. A session made by this handshake ends
+// at once (the client never learnt its ID); a resumed one waits for its
+// client as after any drop.
+func (s *Server) abortAttach(se *session, c *rpc2.Conn, created bool) {
+	detached, expireNow := se.detach(c)
+	if created || expireNow {
+		s.expire(se)
+	}
+	if detached {
+		s.syncConnected()
+	}
+}

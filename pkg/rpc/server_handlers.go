@@ -115,6 +115,7 @@ func (s *Server) handleHandshake(
 	s.mu.Unlock()
 	version, resumed, err := se.attach(ctx, c, resume && !created, m.Version)
 	if err != nil {
+		s.abortAttach(se, c, created)
 		return err
 	}
 	c.SetValue(sessionKey, se)

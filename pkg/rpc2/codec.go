@@ -135,7 +135,7 @@ func gobCount(p []byte) (n, w int, err error) {
 	if b < 0x80 {
 		x, w = uint64(b), 1
 	} else {
-		k := int(-int8(b))
+		k := -int(int8(b)) // 0x80 gives 128, not -128
 		if k > 8 || k >= len(p) {
 			return 0, 0, fmt.Errorf("%w: bad gob message count", ErrDesync)
 		}
