@@ -55,6 +55,7 @@ type Conn struct {
 	cmu     sync.Mutex
 	credits int64
 	cwait   chan struct{}
+	starved atomic.Int64 // monoNow when a sender began to wait for credit; 0: none
 
 	// Dispatch of incoming requests, see dispatch.go.
 	sem          chan struct{} // one token per non-ordered worker

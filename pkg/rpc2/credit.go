@@ -14,6 +14,9 @@ import "context"
 func (c *Conn) acquireCredit(ctx context.Context) error {
 	c.cmu.Lock()
 	for c.credits <= 0 {
+		if c.starved.Load() == 0 {
+			c.starved.Store(monoNow() | 1) // never 0 ("not starved")
+		}
 		if c.cwait == nil {
 			c.cwait = make(chan struct{})
 		}
@@ -49,6 +52,9 @@ func (c *Conn) tryAcquireCredit() bool {
 func (c *Conn) addCredit(n int64) {
 	c.cmu.Lock()
 	c.credits = min(c.credits+n, 1<<40)
+	if c.credits > 0 {
+		c.starved.Store(0)
+	}
 	if c.cwait != nil {
 		close(c.cwait)
 		c.cwait = nil

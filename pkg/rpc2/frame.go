@@ -199,7 +199,11 @@ type frameReader struct {
 }
 
 const (
-	keepBufLimit = 1 << 20
+	// keepBufLimit is the largest buffer a connection keeps for reuse
+	// (read, write and codec buffers); larger ones are dropped after use, so
+	// that a connection that once carried a large message does not keep
+	// that much memory.
+	keepBufLimit = 256 << 10
 	maxLenPrefix = 5
 )
 

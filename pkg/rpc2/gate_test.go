@@ -3,6 +3,7 @@ package rpc2
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -263,6 +264,31 @@ func TestWriteTimeout(t *testing.T) {
 		_ = b.Close()
 		synctest.Wait()
 		assert.True(t, errors.Is(err, ErrSlowPeer) || errors.Is(err, ErrConnLost), "%v", err)
+	})
+}
+
+// TestWriteTimeoutCredit: a peer that reads everything but finishes nothing
+// (it never returns flow-control credit) is disconnected with ErrSlowPeer
+// once a sender has waited the write timeout for credit. Fake time.
+func TestWriteTimeoutCredit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		s := NewConn(a, nil, WithWriteTimeout(3*time.Second))
+		go func() { _, _ = io.Copy(io.Discard, b) }()
+		_, _ = b.Write(buildFrames(t, testFrame{kind: kindSettings, seq: 2})) // window 2
+		start := time.Now()
+		var errs []error
+		for range 3 {
+			errs = append(errs, s.Notify(context.Background(), mBin, binMsg{1}))
+		}
+		assert.Equal(t, 3*time.Second, time.Since(start).Truncate(time.Second))
+		assert.NoError(t, errs[0])
+		assert.NoError(t, errs[1])
+		assert.ErrorIs(t, errs[2], ErrSlowPeer)
+		<-s.Done()
+		assert.ErrorIs(t, s.Err(), ErrSlowPeer)
+		assert.Contains(t, s.Err().Error(), "credit")
+		_ = b.Close()
 	})
 }
 

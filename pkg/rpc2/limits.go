@@ -75,13 +75,21 @@ func WithIdleTimeout(d time.Duration) Option {
 	}}
 }
 
-// WithWriteTimeout ends a connection whose peer does not read: once a write
-// to the transport has been blocked for d (the peer's receive window, the
-// socket buffers and then this end's write buffer, which holds at most 1
-// MiB, are full), the connection ends with an error wrapping ErrConnLost and
-// ErrSlowPeer. Meanwhile senders to that peer wait for room in the write
-// buffer, each bounded by its context; no other connection is affected. 0
-// (the default) means no limit; d must be 0 or at least 1 ms.
+// WithWriteTimeout ends a connection whose peer does not read, with an error
+// wrapping ErrConnLost and ErrSlowPeer, once either
+//
+//   - a write to the transport has been blocked for d: the peer's receive
+//     window and the socket buffers are full (writes are at most 64 KiB, so
+//     a peer that reads slowly but steadily is not affected), or
+//   - a sender has waited d for flow-control credit: the peer has not
+//     finished any of the requests and notifications of a whole window (see
+//     WithRequestWindow), which a peer that reads nothing never does.
+//
+// Until then senders to that peer wait (for credit, or for room in the write
+// buffer, which holds at most 1 MiB), each bounded by its context; no other
+// connection is affected. Set it where the peer's handlers are quick (a
+// server pushing to clients), not where they may legitimately hold a whole
+// window for d. 0 (the default) means no limit; d must be 0 or at least 1 ms.
 func WithWriteTimeout(d time.Duration) Option {
 	return Option{func(c *config) error {
 		if d < 0 || (d > 0 && d < time.Millisecond) {

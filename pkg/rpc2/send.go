@@ -97,6 +97,13 @@ func (c *Conn) sendFrame(ctx context.Context, k kind, seq uint64, m Method, body
 		b[hdr] |= flagRaw
 	}
 	b = sealFrame(b, start)
+	if codecUsed && len(b)-start > keepBufLimit {
+		// A large body leaves the codec's buffers that large, here and at
+		// the peer (gob keeps its encoding buffer and the last message it
+		// read): start both codecs afresh, so that neither end keeps them.
+		c.codec.ResetEncoder()
+		b = append(b, 1, byte(kindReset))
+	}
 	c.appended += uint64(len(b) - start)
 	c.wbuf = b
 	end := c.appended

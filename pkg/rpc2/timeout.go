@@ -66,8 +66,13 @@ func (c *Conn) timers() {
 			return
 		}
 		if d := lim.writeTimeout; d > 0 {
-			if ws := c.wstart.Load(); ws != 0 && monoNow()-ws >= int64(d) {
+			now := monoNow()
+			if ws := c.wstart.Load(); ws != 0 && now-ws >= int64(d) {
 				c.fail(lostError(fmt.Errorf("%w: a write was blocked for %s", ErrSlowPeer, d)))
+				return
+			}
+			if st := c.starved.Load(); st != 0 && now-st >= int64(d) {
+				c.fail(lostError(fmt.Errorf("%w: no flow-control credit for %s", ErrSlowPeer, d)))
 				return
 			}
 		}
