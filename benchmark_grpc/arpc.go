@@ -113,11 +113,9 @@ func NewArpcServer(ctx context.Context, seed uint64) (*ArpcServer, error) {
 	}
 	s := &ArpcServer{Worker: w, Mach: mach, srv: srv}
 	srv.Start()
-	select {
-	case <-srv.Mach.When1("RpcReady", ctx):
-	case <-ctx.Done():
+	if err := am.WaitFor(ctx, srv.Mach, "RpcReady"); err != nil {
 		_ = s.Close()
-		return nil, fmt.Errorf("benchgrpc: arpc server not ready: %w", ctx.Err())
+		return nil, fmt.Errorf("benchgrpc: arpc server not ready: %w", err)
 	}
 	if res := mach.Add1(StateStart, nil); res != am.Executed {
 		_ = s.Close()
@@ -158,17 +156,17 @@ func NewArpcClient(ctx context.Context, addr, id string) (*ArpcClient, error) {
 	}
 	c := &ArpcClient{cli: cli}
 	cli.Start()
-	select {
-	case <-cli.Mach.When1("Ready", ctx):
-	case <-ctx.Done():
+	// am.Wait, not a select on a When channel and ctx.Done(): a When
+	// channel also closes when its ctx ends
+	if err := am.WaitFor(ctx, cli.Mach, "Ready"); err != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("benchgrpc: arpc client not ready: %w", ctx.Err())
+		return nil, fmt.Errorf("benchgrpc: arpc client not ready: %w", err)
 	}
-	select {
-	case <-cli.Worker.WhenTicksEq(StateEvent, 2, ctx):
-	case <-ctx.Done():
+	if err := am.Wait(ctx, cli.Worker, func(ctx context.Context) <-chan struct{} {
+		return cli.Worker.WhenTicksEq(StateEvent, 2, ctx)
+	}); err != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("benchgrpc: arpc client: first value: %w", ctx.Err())
+		return nil, fmt.Errorf("benchgrpc: arpc client: first value: %w", err)
 	}
 	return c, nil
 }
@@ -194,12 +192,12 @@ func (c *ArpcClient) Cycle(ctx context.Context) error {
 	if w.Is1(am.Exception) {
 		return ErrMismatch
 	}
-	select {
-	case <-w.WhenTicksEq(StateEvent, tick+2, ctx):
+	// the channel also closes when ctx ends: the tick tells which it was
+	<-w.WhenTicksEq(StateEvent, tick+2, ctx)
+	if w.Tick(StateEvent) >= tick+2 {
 		return nil
-	case <-ctx.Done():
-		return errors.Join(ErrNoNotification, ctx.Err())
 	}
+	return errors.Join(ErrNoNotification, ctx.Err())
 }
 
 // Calls returns the calls and notifications the client originated.

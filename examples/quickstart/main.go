@@ -12,14 +12,15 @@ import (
 	"github.com/arpc-go/arpc/pkg/rpc"
 )
 
-// The order machine: a request starts work, work ends in Done.
+// The order machine: a request starts work; the work ends in Done, which
+// answers that request (both Multi: each request and answer is an
+// activation of its own).
 var (
 	states = am.Struct{
 		"Requested": {Multi: true},
-		"Working":   {Remove: am.S{"Done"}},
-		"Done":      {Remove: am.S{"Working"}},
+		"Done":      {Multi: true},
 	}
-	names = am.S{"Requested", "Working", "Done", am.Exception}
+	names = am.S{"Requested", "Done", am.Exception}
 )
 
 // handlers run on the server, next to the machine.
@@ -29,11 +30,12 @@ type handlers struct {
 	jobs sync.WaitGroup
 }
 
-// RequestedState starts the work asynchronously and returns at once.
+// RequestedState starts the work asynchronously and returns at once; the
+// work answers the request by its correlation ID.
 func (h *handlers) RequestedState(e *am.Event) {
-	id := e.Args["id"]
-	fmt.Fprintf(h.out, "server: request %v accepted, working\n", id)
-	e.Machine.Add1("Working", nil)
+	id := rpc.CorrelationID(e.Args)
+	order := e.Args["order"]
+	fmt.Fprintf(h.out, "server: order %v accepted, working\n", order)
 	h.jobs.Add(1)
 	go func() {
 		defer h.jobs.Done()
@@ -42,8 +44,8 @@ func (h *handlers) RequestedState(e *am.Event) {
 		for i := range 1000 {
 			sum += i
 		}
-		fmt.Fprintf(h.out, "server: request %v done (result %d)\n", id, sum)
-		e.Machine.Add1("Done", am.A{"result": sum})
+		fmt.Fprintf(h.out, "server: order %v done (result %d)\n", order, sum)
+		e.Machine.Add1("Done", rpc.Correlated(id, am.A{"result": sum}))
 	}()
 }
 
@@ -94,30 +96,17 @@ func run(ctx context.Context, out io.Writer) error {
 	defer c.Close()
 	fmt.Fprintln(out, "client: connected, mirror is", c.Worker.StringAll())
 
-	// 4. sync over async: mutate and wait for the answer, all under the
+	// 4. sync over async: one request, answered asynchronously, under the
 	// request's deadline
 	reqCtx, reqCancel := context.WithTimeout(ctx, 2*time.Second)
 	defer reqCancel()
-	res, err := c.Worker.Mutate(reqCtx, am.MutationAdd, am.S{"Requested"}, am.A{"id": 1})
+	answer, err := c.Worker.Request(reqCtx, "Requested", am.A{"order": 1}, "Done")
 	if err != nil {
-		return fmt.Errorf("request not taken: %w", err)
+		// an HTTP front would answer 504 Gateway Timeout on a deadline
+		return fmt.Errorf("no answer: %w", err)
 	}
-	fmt.Fprintln(out, "client: Mutate(Add Requested) =", res)
-	if err := wait(reqCtx, c.Worker, "Done"); err != nil {
-		// an HTTP front would answer 504 Gateway Timeout here
-		return fmt.Errorf("no answer in time: %w", err)
-	}
-	fmt.Fprintln(out, "client: Done, mirror is", c.Worker.String())
+	fmt.Fprintln(out, "client: order 1 answered, result", answer["result"])
+	fmt.Fprintln(out, "client: mirror is", c.Worker.String())
 	fmt.Fprintln(out, "client: stopping")
 	return nil
-}
-
-// wait waits for state on mach (a local machine or a mirror). A When
-// channel also closes when its context ends, so the error says which it was.
-func wait(ctx context.Context, mach am.Api, state string) error {
-	<-mach.When1(state, ctx)
-	if mach.Is1(state) {
-		return nil
-	}
-	return ctx.Err()
 }

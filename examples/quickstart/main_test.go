@@ -16,11 +16,11 @@ func TestQuickstart(t *testing.T) {
 	got := exampletest.Run(t, run)
 	want := []string{
 		"server: ready\n",
-		"client: connected, mirror is ()[Requested:0 Working:0 Done:0 Exception:0]\n",
-		"server: request 1 accepted, working\n",
-		"client: Mutate(Add Requested) = executed\n",
-		"server: request 1 done (result 499500)\n",
-		"client: Done, mirror is (Requested:1 Done:1)\n",
+		"client: connected, mirror is ()[Requested:0 Done:0 Exception:0]\n",
+		"server: order 1 accepted, working\n",
+		"server: order 1 done (result 499500)\n",
+		"client: order 1 answered, result 499500\n",
+		"client: mirror is (Requested:1 Done:1)\n",
 		"client: stopping\n",
 	}
 	last := -1

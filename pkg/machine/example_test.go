@@ -185,3 +185,21 @@ func ExampleNewModel() {
 	// (Ready:1)[Busy:2 Exception:0]
 	// false 2
 }
+
+// Wait for a state with a deadline, and know whether it was reached: a
+// When channel alone also closes when its context ends.
+func ExampleWaitFor() {
+	m := am.New(context.Background(), am.Struct{"Started": {}, "Done": {}}, nil)
+	defer func() { m.Dispose(); <-m.WhenDisposed() }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	// nothing activates Done: the deadline is reported, not a success
+	fmt.Println(am.WaitFor(ctx, m, "Done"))
+
+	go m.Add1("Started", nil)
+	fmt.Println(am.WaitFor(context.Background(), m, "Started"))
+	// Output:
+	// context deadline exceeded
+	// <nil>
+}

@@ -379,9 +379,8 @@ func (m *Model) String() string {
 
 // StringAll returns all states with ticks, e.g. "(A:1 B:1)[C:0 D:0]".
 func (m *Model) StringAll() string {
-	var b strings.Builder
+	var out string
 	m.stable(func(sch *schema) {
-		b.Reset()
 		var act, inact []string
 		for i, n := range sch.names {
 			s := n + ":" + strconv.FormatUint(m.tickOf(sch, i), 10)
@@ -391,7 +390,7 @@ func (m *Model) StringAll() string {
 				inact = append(inact, s)
 			}
 		}
-		b.WriteString("(" + strings.Join(act, " ") + ")[" + strings.Join(inact, " ") + "]")
+		out = "(" + strings.Join(act, " ") + ")[" + strings.Join(inact, " ") + "]"
 	})
-	return b.String()
+	return out
 }

@@ -130,6 +130,9 @@ func (w *ModelWriter) Apply(deltas []TickDelta) {
 		return
 	}
 	sch := m.sch.Load()
+	// watched: a moved state has waiters now; one registered after the
+	// unlock sees the new ticks when it registers
+	watched := false
 	m.seq.Add(1)
 	for _, d := range deltas {
 		if d.Index < 0 || d.Index >= len(sch.ticks) || d.Delta == 0 {
@@ -138,10 +141,13 @@ func (w *ModelWriter) Apply(deltas []TickDelta) {
 		old := sch.ticks[d.Index].Load()
 		sch.ticks[d.Index].Store(old + d.Delta)
 		changes = append(changes, tickChange{idx: d.Index, old: old, new: old + d.Delta, exited: d.Exited})
+		watched = watched || len(m.byState[d.Index]) > 0 || m.stateCtx[d.Index].cancel != nil
 	}
 	m.seq.Add(1)
 	m.mu.Unlock()
-	m.processWaiters(sch, changes)
+	if watched {
+		m.processWaiters(sch, changes)
+	}
 }
 
 // SetTime replaces the whole tick vector (a handshake or a resync), in
@@ -184,6 +190,18 @@ func (w *ModelWriter) MatchArgs(state string, args A) {
 	}
 }
 
+// ReleaseArgs releases the WhenArgs waiter of state whose channel is ch,
+// and tells whether it was pending. It's for a feeder that doesn't see the
+// mutation's args but learns which of its waits matched (a mirror whose
+// source matches the args and reports the matches by wait): releasing just
+// that one keeps a wait registered after the match from being released by
+// it. An unknown state, a foreign channel or a released waiter is a no-op.
+func (w *ModelWriter) ReleaseArgs(state string, ch <-chan struct{}) bool {
+	m := w.m
+	i := m.sch.Load().idx(state)
+	return i >= 0 && m.nWhenArgs.Load() > 0 && m.releaseArgs(i, ch)
+}
+
 // Close releases every waiter and cancels every state context; later waits
 // return closed channels. The ticks stay readable. Idempotent.
 func (w *ModelWriter) Close() {
@@ -194,10 +212,11 @@ func (w *ModelWriter) Close() {
 	m.closeAllWaiters()
 }
 
-// ActiveStates returns the active states, in StateNames() order. A Machine
-// lists them in the order of its last transition's targets instead.
+// ActiveStates returns the active states, in StateNames() order (empty, not
+// nil, when none is). A Machine lists them in the order of its last
+// transition's targets instead.
 func (m *Model) ActiveStates() S {
-	var out S
+	out := S{}
 	m.stable(func(sch *schema) {
 		out = out[:0]
 		for i, n := range sch.names {

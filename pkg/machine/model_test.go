@@ -148,6 +148,26 @@ func TestModelChecksAndClose(t *testing.T) {
 	w.Close()
 }
 
+// ReleaseArgs releases exactly the wait it names: other waits of the state,
+// even ones whose args the match would satisfy, stay pending.
+func TestModelReleaseArgs(t *testing.T) {
+	md, w, err := am.NewModel(context.Background(), am.Struct{"A": {}}, am.S{"A", am.Exception})
+	require.NoError(t, err)
+	defer w.Close()
+	assert.Equal(t, am.S{}, md.ActiveStates(), "empty, not nil")
+	k1 := md.WhenArgs("A", am.A{"k": 1}, nil)
+	any1 := md.WhenArgs("A", nil, nil)
+	assert.True(t, w.ReleaseArgs("A", any1))
+	assert.True(t, isClosed(any1))
+	assert.False(t, isClosed(k1), "only the named wait is released")
+	assert.False(t, w.ReleaseArgs("A", any1), "already released")
+	assert.False(t, w.ReleaseArgs("Unknown", k1))
+	assert.False(t, w.ReleaseArgs("A", make(chan struct{})), "a foreign channel")
+	assert.False(t, isClosed(k1))
+	assert.True(t, w.ReleaseArgs("A", k1))
+	assert.True(t, isClosed(k1))
+}
+
 // NormalizeSchema is pure and matches what a machine keeps.
 func TestNormalizeSchema(t *testing.T) {
 	s := am.Struct{"A": {Remove: am.S{"A", "B"}, Add: am.S{"B"}, After: am.S{"A"}}, "B": {}}

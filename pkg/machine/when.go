@@ -405,6 +405,27 @@ func (m *Model) checkWhenArgs(i int, args A) {
 	m.release(rel)
 }
 
+// releaseArgs releases the WhenArgs binding of state i whose channel is ch.
+func (m *Model) releaseArgs(i int, ch <-chan struct{}) bool {
+	var rel []*binding
+	m.mu.Lock()
+	if i < len(m.byArgs) {
+		for _, b := range m.byArgs[i] {
+			if !b.done && b.ch == ch {
+				m.unindexLocked(b)
+				rel = append(rel, b)
+				break
+			}
+		}
+	}
+	m.mu.Unlock()
+	if len(rel) > 0 && m.mlogOn(LogDecisions) {
+		m.mlog(LogDecisions, "[when:args] match for %s", m.sch.Load().names[i])
+	}
+	m.release(rel)
+	return len(rel) > 0
+}
+
 // argsMatch tells whether have contains every key of want with an equal
 // value.
 func argsMatch(have, want A) bool {

@@ -47,18 +47,32 @@ func binaryArgs(args am.A) bool {
 // appendArgs encodes args, keys sorted so the encoding is deterministic. The
 // caller has checked binaryArgs.
 func appendArgs(b []byte, args am.A) []byte {
-	b = binary.AppendUvarint(b, uint64(len(args)))
-	if len(args) == 0 {
+	return appendArgsWithout(b, args, "")
+}
+
+// appendArgsWithout is appendArgs without the key skip ("" skips nothing),
+// for a key the receiver knows already.
+func appendArgsWithout(b []byte, args am.A, skip string) []byte {
+	n := len(args)
+	if _, ok := args[skip]; ok && skip != "" {
+		n--
+	}
+	b = binary.AppendUvarint(b, uint64(n))
+	if n == 0 {
 		return b
 	}
-	if len(args) == 1 {
+	if n == 1 {
 		for k, v := range args {
-			return appendArg(b, k, v)
+			if skip == "" || k != skip {
+				return appendArg(b, k, v)
+			}
 		}
 	}
 	keys := make([]string, 0, len(args))
 	for k := range args {
-		keys = append(keys, k)
+		if skip == "" || k != skip {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
 	for _, k := range keys {

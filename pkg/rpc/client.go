@@ -165,7 +165,11 @@ func NewClient(
 		hk:          newHousekeeping(),
 	}
 	c.ctx, c.cancel = context.WithCancel(ctx)
-	c.Worker = newWorker(c)
+	if c.Worker, err = newWorker(c); err != nil {
+		c.cancel()
+		mach.Dispose()
+		return nil, err
+	}
 	if c.reg, err = c.registry(); err != nil {
 		mach.Dispose()
 		return nil, err
@@ -593,6 +597,8 @@ func (c *Client) wrapErr(l *link, err error) error {
 			return fmt.Errorf("%w: %s", ErrStopped, re.Message)
 		case CodeTooManyPending:
 			return fmt.Errorf("%w: %s", ErrTooManyPending, re.Message)
+		case CodeTooManyRequests:
+			return fmt.Errorf("%w: %s", ErrTooManyRequests, re.Message)
 		case rpc2.CodeCanceled:
 			return fmt.Errorf("%w: %s", ErrNotRun, re.Message)
 		default:

@@ -3,7 +3,8 @@ package rpc
 import "context"
 
 // housekeeping is the client's background loop: it tells the server about
-// remote WhenArgs watches whose context ended, off the caller's goroutine.
+// remote WhenArgs watches whose context ended, and about requests given up,
+// off the caller's goroutine.
 type housekeeping struct {
 	unwatch chan struct{}
 }
@@ -23,9 +24,15 @@ func (c *Client) requestUnwatch() {
 func (c *Client) housekeep(ctx context.Context) {
 	w := c.Worker
 	for {
+		c.mu.Lock()
+		changed := c.changed
+		c.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return
+		case <-changed:
+			// a new connection: what could not be sent before goes now
+			c.sendUnrequests()
 		case <-c.hk.unwatch:
 			w.mu.Lock()
 			ids := w.unwatches
@@ -34,6 +41,7 @@ func (c *Client) housekeep(ctx context.Context) {
 			for _, id := range ids {
 				_ = c.notify(mUnwatchArgs, &wireUint{v: id})
 			}
+			c.sendUnrequests()
 		}
 	}
 }

@@ -8,7 +8,9 @@
 //
 // The Worker implements am.Api. Reads and waits (Is, Not, Any, Switch, Time,
 // Clock, Tick, When, WhenNot, WhenTime, WhenTicks, WhenErr, NewStateCtx,
-// String, Inspect...) are answered locally, from a mirrored tick vector.
+// String, Inspect...) are answered locally by an am.Model, the engine's own
+// read-and-wait model, which the client feeds with the server's clock diffs,
+// so they behave exactly as on a local machine.
 // Mutations (Add, Remove, Set, AddErr, AddErrState) run on the server, which
 // resolves relations and runs handlers; each returns the source's result once
 // the mirror reflects what the mutation caused, because its reply carries the
@@ -37,8 +39,9 @@
 // A client reconnects by itself (WithReconnect: on by default, jittered
 // exponential backoff). While it is away, Client.Mach loses Ready and shows
 // Disconnected (Connecting while it retries), reads of the mirror may be
-// stale, and Mutate fails at once with ErrNotReady (nothing was sent). Back on the same server process, the session resumes
-// from the last version the mirror applied; after a server restart the
+// stale, and Mutate fails at once with ErrNotReady (nothing was sent).
+// Back on the same server process, the session resumes from the last
+// version the mirror applied; after a server restart the
 // mirror resyncs the whole clock, and its ticks never decrease. Registered
 // waits (When*, WhenArgs) carry over either way.
 //
@@ -54,6 +57,28 @@
 //
 // A client's bad input (an unknown state, a malformed message) fails that
 // client's call only: the source never sees it.
+//
+// # Request and response
+//
+// Worker.Request (or Request, for a local machine too) is a sync-over-async
+// call: it adds a state with a fresh correlation ID and returns the
+// arguments of the answer, the first activation of another state that
+// carries the same ID, or ctx.Err() at the deadline:
+//
+//	res, err := c.Worker.Request(ctx, "Requested", am.A{"order": o}, "Done")
+//	if err != nil {
+//		// 504: nothing is left waiting, here or on the server
+//	}
+//
+// On the server side, the handler reads the ID with CorrelationID and
+// answers, at once or from any goroutine later, by adding the until state
+// with Correlated(id, args). An answer given in the handler costs no extra
+// round trip. Server.Abandoned and WithLateAnswer recognise answers that
+// came after their caller gave up.
+//
+// To wait for a state with a deadline, use am.WaitFor (or am.Wait): a bare
+// When channel also closes when its context ends, so a select on it and on
+// ctx.Done() can't tell success from a deadline.
 //
 // # Consistency
 //

@@ -7,6 +7,7 @@ package rpc_test
 // failProxy, a TCP forwarder the tests stall, resume and cut.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -249,8 +250,8 @@ type failProxy struct {
 	pairs    map[*failPair]struct{}
 	accepted int
 	kills    int
-	budget   int  // connections still to be given a kill point
-	stallUp  bool // stall once the next client-to-server chunk is through
+	budget   int    // connections still to be given a kill point
+	stallUp  []byte // stall once a client-to-server chunk with these bytes is through
 	killLo   int
 	killHi   int
 	closed   bool
@@ -346,8 +347,8 @@ func (p *failProxy) pipe(pair *failPair, src, dst net.Conn, fromServer bool) {
 			}
 			if !fromServer {
 				p.mu.Lock()
-				if p.stallUp {
-					p.stallUp = false
+				if p.stallUp != nil && bytes.Contains(buf[:n], p.stallUp) {
+					p.stallUp = nil
 					p.open = make(chan struct{})
 				}
 				p.mu.Unlock()
@@ -359,12 +360,13 @@ func (p *failProxy) pipe(pair *failPair, src, dst net.Conn, fromServer bool) {
 	}
 }
 
-// stallAfterNextUp stalls the proxy right after it forwards the next chunk
-// from a client: that chunk reaches the server, nothing after it does.
-func (p *failProxy) stallAfterNextUp() {
+// stallAfterUp stalls the proxy right after it forwards a chunk from a
+// client that contains marker: that chunk reaches the server, nothing after
+// it does (control frames, such as credit or pings, pass before it).
+func (p *failProxy) stallAfterUp(marker string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.stallUp = true
+	p.stallUp = []byte(marker)
 }
 
 func (p *failProxy) waitOpen() bool {
@@ -620,11 +622,11 @@ func TestFailDeadlineDropsQueued(t *testing.T) {
 			srv := failListen(t, src)
 			px := newFailProxy(t, srv.Addr)
 			c := failDial(t, px.addr())
-			defer rec.Release()
-
-			// block the source's queue
+			// block the source's queue (released before waiting for the
+			// goroutines, also when the test fails early)
 			var wg sync.WaitGroup
 			defer wg.Wait()
+			defer rec.Release()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -641,7 +643,7 @@ func TestFailDeadlineDropsQueued(t *testing.T) {
 			if stalled {
 				// the mutation's frame gets through, then the link stalls:
 				// the cancel that the deadline sends can't reach the server
-				px.stallAfterNextUp()
+				px.stallAfterUp("queued")
 			}
 			wg.Add(1)
 			go func() {
@@ -1044,6 +1046,7 @@ func TestFailShutdownUnderLoad(t *testing.T) {
 
 			var wg sync.WaitGroup
 			defer wg.Wait()
+			defer rec.Release() // before the wait, also when the test fails early
 			var holdErr error
 			if blocked {
 				// one mutation holds the source; the loaders queue behind it

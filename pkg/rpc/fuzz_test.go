@@ -86,6 +86,8 @@ func fuzzSessionSeeds() [][]byte {
 		fuzzMsg{mUnwatchArgs, 1, appendRaw(&wireUint{v: 1})},
 		fuzzMsg{mMutateGob, 2, gobBody(&MsgMutateGob{Type: mutAdd, ReqID: 4, States: []int{1}, Args: am.A{"t": time.Unix(1, 0)}})},
 		fuzzMsg{mMutateNSGob, 3, gobBody(&MsgMutateGob{Type: mutRemove, States: []int{1}})},
+		fuzzMsg{mRequest, 0, appendRaw(&msgRequest{ReqID: 5, Ack: 5, ID: "corr-1", State: 0, Until: 1, Args: am.A{"n": 1}})},
+		fuzzMsg{mUnrequest, 1, appendRaw(&msgUnrequest{ids: []string{"corr-1"}})},
 		fuzzMsg{mHandshake, 0, appendRaw(&msgHandshake{ProtoVersion: protoVersion})},
 		fuzzMsg{99, 0, []byte{1, 2, 3}},
 		fuzzMsg{mUpdate, 1, nil},

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	am "github.com/arpc-go/arpc/pkg/machine"
 )
 
 // Default settings of servers and clients.
@@ -59,6 +61,9 @@ type serverOpts struct {
 	maxErrText     int
 	getter         GetterFunc
 	sec            serverSec
+	maxRequests    int
+	abandonedTTL   time.Duration
+	lateAnswer     func(id string, args am.A)
 }
 
 func defaultServerOpts() serverOpts {
@@ -73,6 +78,8 @@ func defaultServerOpts() serverOpts {
 		goodbyeTimeout: DefaultCallTimeout,
 		maxErrText:     DefaultMaxErrorText,
 		sec:            defaultServerSec(),
+		maxRequests:    DefaultMaxRequests,
+		abandonedTTL:   DefaultAbandonedTTL,
 	}
 }
 
@@ -81,7 +88,7 @@ func (o *serverOpts) validate() error {
 		o.logger = discardLogger()
 	}
 	if o.maxMessageSize <= 0 || o.maxWatches <= 0 || o.maxPending <= 0 || o.resumeBuffer < 0 ||
-		o.sessionTTL < 0 || o.keepalive < 0 || o.maxErrText <= 0 {
+		o.sessionTTL < 0 || o.keepalive < 0 || o.maxErrText <= 0 || o.maxRequests <= 0 || o.abandonedTTL < 0 {
 		return fmt.Errorf("%w: limits must be positive", ErrInvalidParams)
 	}
 	return o.sec.validate(o.keepalive)
@@ -170,6 +177,7 @@ type clientOpts struct {
 	maxBackoff     time.Duration
 	token          []byte
 	sec            clientSec
+	maxRequests    int
 }
 
 func defaultClientOpts() clientOpts {
@@ -181,6 +189,7 @@ func defaultClientOpts() clientOpts {
 		reconnect:      true,
 		minBackoff:     DefaultMinBackoff,
 		maxBackoff:     DefaultMaxBackoff,
+		maxRequests:    DefaultMaxRequests,
 	}
 }
 
@@ -189,7 +198,7 @@ func (o *clientOpts) validate() error {
 		o.logger = discardLogger()
 	}
 	if o.callTimeout <= 0 || o.dialTimeout <= 0 || o.maxMessageSize <= 0 || o.keepalive < 0 ||
-		o.minBackoff <= 0 || o.maxBackoff < o.minBackoff {
+		o.minBackoff <= 0 || o.maxBackoff < o.minBackoff || o.maxRequests <= 0 {
 		return fmt.Errorf("%w: timeouts and limits must be positive (and max backoff ≥ min)", ErrInvalidParams)
 	}
 	if o.dialer == nil {

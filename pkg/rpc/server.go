@@ -73,6 +73,8 @@ type Server struct {
 	handshakes int // in progress
 	// attached counts the sessions with a connection (under their se.mu)
 	attached atomic.Int64
+	// req watches the source for the answers to requests
+	req serverRequests
 }
 
 // NewServer creates a server for the source machine worker, whose state names

@@ -32,6 +32,9 @@ const (
 	// CodeTooManyPending is a mutation refused because its session keeps
 	// too many unacknowledged results (WithMaxPending); it did not run.
 	CodeTooManyPending
+	// CodeTooManyRequests is a request refused because its session has too
+	// many requests in flight (WithMaxRequests); it did not run.
+	CodeTooManyRequests
 )
 
 // registry builds the server's handler table.
@@ -50,6 +53,8 @@ func (s *Server) registry() (*rpc2.Registry, error) {
 		rpc2.HandleFunc(r, mBye, "Bye", s.handleBye, rpc2.Inline()),
 		rpc2.HandleFunc(r, mWatchArgs, "WatchArgs", s.handleWatchArgs),
 		rpc2.HandleFunc(r, mUnwatchArgs, "UnwatchArgs", s.handleUnwatchArgs),
+		rpc2.HandleFunc(r, mRequest, "Request", s.handleRequest),
+		rpc2.HandleFunc(r, mUnrequest, "Unrequest", s.handleUnrequest, rpc2.Ordered()),
 	)
 }
 

@@ -58,6 +58,8 @@ type session struct {
 	// missed (they ride the full update). Pruned at each attach below the
 	// version the client has, and capped at maxFired.
 	fired   []firedWatch
+	answers []wireAnswer // answers to this session's requests, not sent yet
+	sent    []wireAnswer // answers sent that the client may not have applied
 	watches map[uint64]context.CancelFunc
 	res     results
 	expiry  *time.Timer
@@ -135,7 +137,8 @@ func (se *session) nextLocked(u *msgUpdate) {
 		u.err = se.grant.errFor(se.s.wireErr(err))
 	}
 	u.matched, se.matched = se.matched, nil
-	if len(entries) == 0 && u.err == nil && len(u.matched) == 0 {
+	u.answers = se.takeAnswersLocked(se.version + 1)
+	if len(entries) == 0 && u.err == nil && len(u.matched) == 0 && len(u.answers) == 0 {
 		se.scratch = entries
 		return
 	}
@@ -178,6 +181,7 @@ func (se *session) fullLocked(u *msgUpdate, from uint64) {
 		}
 	}
 	se.logFiredLocked(u)
+	u.answers = se.takeAnswersLocked(se.version)
 	se.ring = se.ring[:0]
 	se.keepLocked(*u)
 }
@@ -341,6 +345,14 @@ func (se *session) attach(ctx context.Context, conn *rpc2.Conn, resume bool, fro
 		se.nextLocked(&u)
 	} else {
 		se.fullLocked(&u, from)
+		if resume {
+			// answers are events, not state: the full clock doesn't
+			// carry those the client missed (they include u's own)
+			u.answers = se.unappliedLocked(from)
+		}
+	}
+	if resume {
+		se.appliedLocked(from)
 	}
 	if u.version != 0 {
 		ups = append(ups, u)
@@ -410,6 +422,7 @@ func (se *session) close() {
 	}
 	se.mu.Unlock()
 	se.cancel()
+	se.s.requestsEnded(se)
 }
 
 // expire ends a session whose client did not come back in time.

@@ -24,6 +24,8 @@ const (
 	mBye         rpc2.Method = 9  // notify: empty, both directions
 	mWatchArgs   rpc2.Method = 10 // call: MsgWatchArgs (gob) → empty
 	mUnwatchArgs rpc2.Method = 11 // notify: uint64 watch id
+	mRequest     rpc2.Method = 12 // call: msgRequest → respResult
+	mUnrequest   rpc2.Method = 13 // notify: msgUnrequest, requests given up
 
 	// server → client
 	mUpdate  rpc2.Method = 32 // notify (inline, in order): msgUpdate
@@ -31,7 +33,7 @@ const (
 )
 
 // protoVersion is the Layer 2 protocol version carried by the handshake.
-const protoVersion = 2
+const protoVersion = 3
 
 // Empty is the argument and reply of messages that carry nothing.
 type Empty struct{}
@@ -146,6 +148,8 @@ type msgUpdate struct {
 	// err is the source machine's new last error, if it changed.
 	err     *wireErr
 	matched []uint64
+	// answers are the answers to this session's requests.
+	answers []wireAnswer
 }
 
 // Outcome codes of a mutation reply: why a mutation that ran did not
@@ -332,7 +336,7 @@ func (u *msgUpdate) AppendBinary(b []byte) ([]byte, error) {
 	for _, id := range u.matched {
 		b = binary.AppendUvarint(b, id)
 	}
-	return b, nil
+	return appendAnswers(b, u.answers), nil
 }
 
 // UnmarshalBinary implements encoding.BinaryUnmarshaler.
@@ -363,6 +367,7 @@ func (u *msgUpdate) UnmarshalBinary(data []byte) error {
 	for i := range u.matched {
 		u.matched[i] = r.uvarint()
 	}
+	u.answers = readAnswers(&r)
 	return r.done()
 }
 

@@ -23,10 +23,9 @@ func (w *Worker) applyUpdate(u *msgUpdate) error {
 	defer w.mu.Unlock()
 	switch {
 	case u.full:
-		if len(u.time) != len(w.names) {
-			return fmt.Errorf("%w: full update has %d ticks, want %d", ErrInvalidResp, len(u.time), len(w.names))
+		if err := w.applyFullLocked(u.time); err != nil {
+			return err
 		}
-		w.applyFullLocked(u.time)
 	case u.version != w.version+1:
 		return fmt.Errorf("%w: update version %d after %d", ErrInvalidResp, u.version, w.version)
 	default:
@@ -36,12 +35,16 @@ func (w *Worker) applyUpdate(u *msgUpdate) error {
 	if u.err != nil {
 		w.err = &RemoteError{Msg: u.err.Msg}
 	}
+	// after the diff: a matched wait returns once the mirror reflects the
+	// transition that matched it
 	for _, id := range u.matched {
 		if aw, ok := w.watches[id]; ok {
 			delete(w.watches, id)
-			aw.close()
+			w.stopWatchLocked(aw)
+			w.mw.ReleaseArgs(aw.name, aw.ch)
 		}
 	}
+	w.deliverAnswers(u.answers)
 	if len(w.verWait) > 0 {
 		kept := w.verWait[:0]
 		for _, v := range w.verWait {
@@ -56,20 +59,15 @@ func (w *Worker) applyUpdate(u *msgUpdate) error {
 	return nil
 }
 
+// applyDiffLocked applies one diff to the model; a state's exit flag tells
+// a Multi state's deactivation from a re-entry.
 func (w *Worker) applyDiffLocked(entries []tickEntry) {
-	var buf [8]change
-	changes := buf[:0]
+	var buf [8]am.TickDelta
+	deltas := buf[:0]
 	for _, e := range entries {
-		if e.idx < 0 || e.idx >= len(w.time) || e.delta == 0 {
-			continue
-		}
-		old := w.time[e.idx]
-		w.time[e.idx] = old + e.delta
-		changes = append(changes, change{idx: e.idx, old: old, new: old + e.delta, exited: e.exited})
+		deltas = append(deltas, am.TickDelta{Index: e.idx, Delta: e.delta, Exited: e.exited})
 	}
-	if len(changes) > 0 {
-		w.fireLocked(changes)
-	}
+	w.mw.Apply(deltas)
 }
 
 // applyFullLocked replaces the mirrored clock with the source's clock src,
@@ -78,26 +76,25 @@ func (w *Worker) applyDiffLocked(entries []tickEntry) {
 // began again from its own start) gets the offset raised so that each
 // mirrored tick is at least the old one, with the source's activity (the
 // parity of its tick). Diffs are deltas, so they apply unchanged on top.
-func (w *Worker) applyFullLocked(src am.Time) {
-	var changes []change
+// Only applyUpdate moves the model, under w.mu, so its ticks read here are
+// the ones SetTime replaces.
+func (w *Worker) applyFullLocked(src am.Time) error {
+	if len(src) != len(w.offset) {
+		return fmt.Errorf("%w: full update has %d ticks, want %d", ErrInvalidResp, len(src), len(w.offset))
+	}
+	next := w.Time(nil)
 	for i, t := range src {
-		old := w.time[i]
-		next := t + w.offset[i]
-		if next < old {
-			next = old
-			if next%2 != t%2 {
-				next++
+		old := next[i]
+		next[i] = t + w.offset[i]
+		if next[i] < old {
+			next[i] = old
+			if next[i]%2 != t%2 {
+				next[i]++
 			}
-			w.offset[i] = next - t
-		}
-		w.time[i] = next
-		if next != old {
-			changes = append(changes, change{idx: i, old: old, new: next})
+			w.offset[i] = next[i] - t
 		}
 	}
-	if len(changes) > 0 {
-		w.fireLocked(changes)
-	}
+	return w.mw.SetTime(next)
 }
 
 // waitVersion waits until the mirror has applied version v: the update that

@@ -131,7 +131,7 @@ func (w *Worker) Log(msg string, args ...any) {
 func (w *Worker) stateIndexes(states am.S) ([]int, error) {
 	idxs := make([]int, len(states))
 	for i, s := range states {
-		idxs[i] = w.idx(s)
+		idxs[i] = w.Index(s)
 		if idxs[i] < 0 {
 			return nil, fmt.Errorf("%w: %s", am.ErrStateUnknown, s)
 		}
@@ -161,9 +161,6 @@ func mutationMsg(typ byte, reqID, ack uint64, idxs []int, args am.A, err error, 
 
 // mutate sends one mutation and waits for its outcome; see Mutate.
 func (w *Worker) mutate(ctx context.Context, typ byte, states am.S, args am.A, merr error) (am.Result, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	if w.disposed.Load() {
 		return am.Canceled, am.ErrDisposed
 	}
@@ -171,39 +168,55 @@ func (w *Worker) mutate(ctx context.Context, typ byte, states am.S, args am.A, m
 	if err != nil {
 		return am.Canceled, err
 	}
-	if err := ctx.Err(); err != nil {
+	resp, err := w.roundTrip(ctx, func(reqID, ack uint64) (any, rpc2.Method) {
+		return mutationMsg(typ, reqID, ack, idxs, args, merr, false)
+	})
+	if err != nil {
 		return am.Canceled, err
+	}
+	return resp.result, outcomeErr(resp.code, resp.errMsg)
+}
+
+// roundTrip sends a mutation-like call, built by msg for its request ID
+// and acknowledgement, and returns its reply once the mirror has applied
+// the update that precedes it. It retries as WithRetries allows; see Mutate.
+func (w *Worker) roundTrip(ctx context.Context, msg func(reqID, ack uint64) (any, rpc2.Method)) (respResult, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return respResult{result: am.Canceled}, err
 	}
 	reqID, ack := w.c.pend.add()
 	defer w.c.pend.done(reqID)
 	conn, link, err := w.c.liveLink()
 	if err != nil {
 		// not connected: nothing was sent
-		return am.Canceled, err
+		return respResult{result: am.Canceled}, err
 	}
 	for try := 0; ; try++ {
-		msg, method := mutationMsg(typ, reqID, ack, idxs, args, merr, false)
+		m, method := msg(reqID, ack)
 		var resp respResult
-		err = w.c.callOnLink(ctx, link, method, msg, &resp)
+		err = w.c.callOnLink(ctx, link, method, m, &resp)
 		if err == nil {
 			if resp.result == 0 {
-				return am.Canceled, fmt.Errorf("%w: mutation result 0", ErrInvalidResp)
+				return respResult{result: am.Canceled}, fmt.Errorf("%w: mutation result 0", ErrInvalidResp)
 			}
 			w.waitVersion(ctx, resp.version, conn.Done())
-			return resp.result, outcomeErr(resp.code, resp.errMsg)
+			return resp, nil
 		}
 		if ctx.Err() != nil {
-			return am.Canceled, ctx.Err()
+			return respResult{result: am.Canceled}, ctx.Err()
 		}
 		if try >= w.c.opts.retries || !(errors.Is(err, ErrNetwork) || errors.Is(err, ErrNetworkTimeout)) {
-			return am.Canceled, err
+			return respResult{result: am.Canceled}, err
 		}
 		// Send again with the same ID, on this connection after a timeout,
 		// or on the next one if it resumes this session: the server runs
 		// it at most once. A new session (the server restarted) can't know
 		// whether the first attempt ran, so don't guess.
 		if link, err = w.c.awaitLink(ctx, link, errors.Is(err, ErrNetworkTimeout)); err != nil {
-			return am.Canceled, fmt.Errorf("%w (the mutation may or may not have run)", err)
+			return respResult{result: am.Canceled}, fmt.Errorf("%w (the mutation may or may not have run)", err)
 		}
 		conn = link.conn
 		ack = w.c.pend.ack()
@@ -227,95 +240,4 @@ func outcomeErr(code byte, msg string) error {
 		return fmt.Errorf("%w: %s", ErrInvalidParams, msg)
 	}
 	return &RemoteError{Msg: msg}
-}
-
-// argsWatch is a remote WhenArgs, resolved by the server's update.
-type argsWatch struct {
-	ch    chan struct{}
-	stop  func() bool
-	done  bool
-	state int
-	args  am.A
-	// local waits (never resolved by the server) are kept here too
-	local bool
-}
-
-func (a *argsWatch) close() {
-	if a.done {
-		return
-	}
-	a.done = true
-	close(a.ch)
-	if a.stop != nil {
-		a.stop()
-	}
-}
-
-// WhenArgs returns a channel closed once state is activated (its final
-// handler runs on the remote machine) with arguments that include args (==
-// compared). The server watches for it; the channel closes after the mirror
-// reflects that transition, or when ctx ends or the Worker is disposed. The
-// watch survives reconnections: after a server restart it is registered
-// again. If the server can't be asked, the channel stays open until ctx
-// ends.
-func (w *Worker) WhenArgs(state string, args am.A, ctx context.Context) <-chan struct{} {
-	if w.disposed.Load() {
-		return closedCh
-	}
-	i := w.idx(state)
-	if i < 0 {
-		w.setErr(fmt.Errorf("%w: %s", am.ErrStateUnknown, state))
-		return w.never(ctx)
-	}
-	if ctx == nil {
-		ctx = w.ctx
-	}
-	w.mu.Lock()
-	w.watchSeq++
-	id := w.watchSeq
-	aw := &argsWatch{ch: make(chan struct{}), state: i, args: args}
-	w.watches[id] = aw
-	w.mu.Unlock()
-
-	err := w.c.call(ctx, mWatchArgs, &MsgWatchArgs{ID: id, State: i, Args: args}, &Empty{})
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err != nil {
-		w.err = err
-	}
-	if aw.done {
-		return aw.ch
-	}
-	aw.stop = context.AfterFunc(ctx, func() {
-		w.mu.Lock()
-		if w.watches[id] == aw {
-			delete(w.watches, id)
-			aw.close()
-			if err == nil {
-				w.unwatches = append(w.unwatches, id)
-				w.c.requestUnwatch()
-			}
-		}
-		w.mu.Unlock()
-	})
-	return aw.ch
-}
-
-// rewatch registers the open WhenArgs watches again on a new session.
-func (w *Worker) rewatch(ctx context.Context, conn *rpc2.Conn) error {
-	w.mu.Lock()
-	msgs := make([]*MsgWatchArgs, 0, len(w.watches))
-	for id, aw := range w.watches {
-		if aw.local {
-			continue
-		}
-		msgs = append(msgs, &MsgWatchArgs{ID: id, State: aw.state, Args: aw.args})
-	}
-	w.mu.Unlock()
-	for _, m := range msgs {
-		if err := w.c.callOn(ctx, conn, mWatchArgs, m, &Empty{}); err != nil {
-			return err
-		}
-	}
-	return nil
 }
