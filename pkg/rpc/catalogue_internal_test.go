@@ -568,7 +568,7 @@ func catalogue() []catCase {
 		{"1000 connect/drop", "closed; Stats.Conns back to 1",
 			func(t *testing.T, e *catEnv) {
 				// paced: the attacker shares this process's two cores
-				tick := time.NewTicker(200 * time.Microsecond)
+				tick := time.NewTicker(400 * time.Microsecond)
 				defer tick.Stop()
 				for range 1000 {
 					<-tick.C
@@ -580,7 +580,7 @@ func catalogue() []catCase {
 			}},
 		{"200 handshakes dropped without Bye", "sessions expire after the TTL; Stats.Sessions back to 1",
 			func(t *testing.T, e *catEnv) {
-				tick := time.NewTicker(time.Millisecond) // paced, as above
+				tick := time.NewTicker(2 * time.Millisecond) // paced, as above
 				defer tick.Stop()
 				for i := range 200 {
 					<-tick.C
@@ -595,7 +595,10 @@ func catalogue() []catCase {
 		{"100 half-open readers while pushing (pipes)", "disconnected when a write blocks for the write timeout (ErrSlowPeer, Stats.SlowPeers)",
 			func(t *testing.T, e *catEnv) {
 				var served sync.WaitGroup
+				pace := time.NewTicker(2 * time.Millisecond) // paced, as above
+				defer pace.Stop()
 				for i := range 100 {
+					<-pace.C
 					a, b := net.Pipe()
 					served.Add(1)
 					go func() {

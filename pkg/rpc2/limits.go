@@ -63,8 +63,9 @@ func WithGateTimeout(d time.Duration) Option {
 // ever completing a frame. A healthy idle peer answers the keepalive's pings
 // with whole frames, so d must exceed the keepalive interval (WithKeepalive)
 // for such a peer to stay connected; with keepalive off, a peer that sends
-// nothing for d is closed too. 0 (the default) means no limit; d must be 0
-// or at least 1 ms.
+// nothing for d is closed too. The connection's timer goroutine checks every
+// d/4, so the end comes between d and 1.25×d. 0 (the default) means no
+// limit; d must be 0 or at least 1 ms.
 func WithIdleTimeout(d time.Duration) Option {
 	return Option{func(c *config) error {
 		if d < 0 || (d > 0 && d < time.Millisecond) {
@@ -89,7 +90,8 @@ func WithIdleTimeout(d time.Duration) Option {
 // buffer, which holds at most 1 MiB), each bounded by its context; no other
 // connection is affected. Set it where the peer's handlers are quick (a
 // server pushing to clients), not where they may legitimately hold a whole
-// window for d. 0 (the default) means no limit; d must be 0 or at least 1 ms.
+// window for d. It is checked every d/4, so the end comes between d and
+// 1.25×d. 0 (the default) means no limit; d must be 0 or at least 1 ms.
 func WithWriteTimeout(d time.Duration) Option {
 	return Option{func(c *config) error {
 		if d < 0 || (d > 0 && d < time.Millisecond) {

@@ -27,8 +27,8 @@ func (c *Conn) timers() {
 	lim := c.cfg.limits
 	every(c.cfg.callTimeout / 16)
 	every(c.cfg.keepalive / 4)
-	every(lim.idleTimeout / 8)
-	every(lim.writeTimeout / 8)
+	every(lim.idleTimeout / 4)
+	every(lim.writeTimeout / 4)
 	var tick <-chan time.Time
 	if period > 0 {
 		t := time.NewTicker(period)
