@@ -134,7 +134,9 @@ func WithToken(token string) ClientOption {
 
 // WithTokenFunc makes the client ask fn for its credential before every
 // handshake, so that a token can be refreshed between reconnections; ctx is
-// bounded by the dial timeout. An error fails that connection attempt.
+// bounded by the dial timeout. An error fails that connection attempt with
+// ErrUnauthenticated (Dial returns it; a reconnecting client tries again
+// after its backoff, while a server's refusal stops it).
 func WithTokenFunc(fn func(ctx context.Context) (string, error)) ClientOption {
 	return func(o *clientOpts) { o.sec.tokenFn = fn }
 }
@@ -222,6 +224,12 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// refusedForGood reports a connection failure that trying again won't fix: a
+// schema mismatch, or credentials the server refused.
+func refusedForGood(err error) bool {
+	return errors.Is(err, ErrSchemaMismatch) || (errors.Is(err, ErrUnauthenticated) && errors.Is(err, ErrRpc))
 }
 
 // securityErr maps the security refusals to this package's errors (nil for

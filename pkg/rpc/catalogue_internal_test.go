@@ -677,3 +677,32 @@ func catalogue() []catCase {
 			}},
 	}
 }
+
+// TestShutdownStalledPeers: goodbyes go to every client in parallel, so
+// three clients that stopped reading delay neither a healthy client's Bye
+// nor Shutdown beyond its ctx.
+func TestShutdownStalledPeers(t *testing.T) {
+	e := newCatEnv(t)
+	for i := range 3 {
+		p := e.authed(fmt.Sprint("stalled", i))
+		chatter(p) // reads nothing, keeps talking
+	}
+	defer e.leave()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Shutdown(ctx) }()
+	require.Eventually(t, func() bool { return e.by.testConn() == nil }, itDeadline, time.Millisecond)
+	bye := time.Since(start)
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(itDeadline):
+		t.Fatal("Shutdown did not return after its ctx ended")
+	}
+	took := time.Since(start)
+	t.Logf("healthy client's Bye after %s; Shutdown returned after %s (%v)", bye, took, err)
+	assert.Less(t, bye, 500*time.Millisecond)
+	assert.Less(t, took, time.Second+500*time.Millisecond)
+}

@@ -332,7 +332,7 @@ func (c *Client) run(ctx context.Context, l *link) {
 				}
 				c.reportErr(err)
 				c.Mach.Add1(ss.Disconnected, nil)
-				if errors.Is(err, ErrSchemaMismatch) || errors.Is(err, ErrUnauthenticated) || !c.opts.reconnect {
+				if refusedForGood(err) || !c.opts.reconnect {
 					return
 				}
 				// equal jitter (half fixed, half random): spread the
