@@ -54,6 +54,14 @@
 // its binding through context.AfterFunc, without a goroutine per waiter.
 // NewStateCtx returns a context canceled when the state goes inactive.
 //
+// Select waits on any number of such conditions, over any number of
+// machines and mirrors, built at run time, plus timers and a default, and
+// chooses uniformly at random among the ready cases, as Go's select does.
+// Its Send and Take cases mutate only when chosen, under a clock
+// precondition (MutateIf): the source checks the ticks right before the
+// transition, so competing callers, in one process or many, can't both
+// consume the same activation of a state.
+//
 // The ticks, the waiters and the reads built on them (Is, Time, Clock,
 // String, StringAll, Inspect...) form a Model, which a Machine embeds and
 // moves with its transitions. Another implementation of Api, such as a

@@ -59,6 +59,11 @@ var ErrQueueFull = errors.New("queue full")
 // machine Canceled and ErrDisposed, a full queue Canceled and ErrQueueFull,
 // MutationEval Canceled and ErrInvalidArgs. Safe to call concurrently.
 func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A) (Result, error) {
+	return m.mutate(ctx, nil, typ, states, args)
+}
+
+// mutate is Mutate with an optional precondition (see MutateIf).
+func (m *Machine) mutate(ctx context.Context, cond condition, typ MutationType, states S, args A) (Result, error) {
 	if m.Disposed.Load() {
 		return Canceled, ErrDisposed
 	}
@@ -83,7 +88,7 @@ func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A
 	self := m.fromDrainer()
 	m.qmu.Lock()
 	qlen := len(m.queue) - m.qhead
-	if typ == MutationRemove && !m.draining && qlen == 0 && m.noneActive(sch, "", states) {
+	if typ == MutationRemove && cond == nil && !m.draining && qlen == 0 && m.noneActive(sch, "", states) {
 		m.qmu.Unlock()
 		return Executed, nil
 	}
@@ -91,7 +96,7 @@ func (m *Machine) Mutate(ctx context.Context, typ MutationType, states S, args A
 		m.qmu.Unlock()
 		return Canceled, ErrQueueFull
 	}
-	it := queueItem{typ: typ, states: states, args: args}
+	it := queueItem{typ: typ, states: states, args: args, cond: cond}
 	if !m.draining {
 		root := &rootState{pending: 1}
 		it.root = root

@@ -16,7 +16,10 @@ type queueItem struct {
 	args   A
 	auto   bool
 	ctx    context.Context
-	eval   *evalItem
+	// cond is the precondition of a MutateIf, checked right before the
+	// transition
+	cond condition
+	eval *evalItem
 	// root is the Mutate call this item belongs to, if any
 	root *rootState
 }
@@ -305,7 +308,8 @@ func (m *Machine) isDuplicateLocked(it *queueItem) bool {
 			return false
 		}
 		for i := range q {
-			if q[i].typ == MutationSet && len(q[i].args) == 0 && q[i].root == nil && sameStates(&q[i], it) {
+			if q[i].typ == MutationSet && len(q[i].args) == 0 && q[i].root == nil && q[i].cond == nil &&
+				sameStates(&q[i], it) {
 				return i >= 1
 			}
 		}
@@ -318,7 +322,8 @@ func (m *Machine) isDuplicateLocked(it *queueItem) bool {
 	q := m.queue[m.qhead:]
 	for i := range q {
 		c := &q[i]
-		if c.typ != it.typ || len(c.args) > 0 || c.auto || c.eval != nil || !sameStates(c, it) {
+		// a conditional item may not run: it covers nothing
+		if c.typ != it.typ || len(c.args) > 0 || c.auto || c.eval != nil || c.cond != nil || !sameStates(c, it) {
 			continue
 		}
 		covered := false
@@ -421,6 +426,15 @@ func (m *Machine) process(own uint64, root *rootState) Result {
 			continue
 		}
 		sch := m.sch.Load()
+		if it.cond != nil {
+			if err := it.cond.check(sch); err != nil {
+				if m.logOn(LogOps) {
+					m.log(LogOps, "[cancel:%s] %s: %s", it.typ, j(it.names()), err)
+				}
+				m.completeItem(&it, Canceled, err)
+				continue
+			}
+		}
 		m.curRoot.Store(it.root)
 		t := m.startTransition(&it, sch)
 		m.runTransition(t)

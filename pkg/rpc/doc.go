@@ -80,6 +80,17 @@
 // When channel also closes when its context ends, so a select on it and on
 // ctx.Done() can't tell success from a deadline.
 //
+// # Exactly one winner
+//
+// Worker.MutateIf sends a mutation with a precondition on the source's
+// clock, checked by the source atomically with the mutation, so that of
+// many clients that saw the same activation of a state and race to consume
+// it, exactly one succeeds and the others get am.ErrPrecondition. am.Select
+// builds on it: a Take case over a mirror waits for a state and consumes it,
+// or loses that activation and waits again:
+//
+//	sel, err := am.Select(ctx, am.Take(c.Worker, "Job", nil), am.Timer(time.Second))
+//
 // # Consistency
 //
 // Each session has one ordered stream of versioned updates: the update that

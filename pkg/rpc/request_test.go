@@ -237,7 +237,10 @@ func TestRequestNeverAnswered(t *testing.T) {
 	_, err := w.Request(ctx, sReq, am.A{"mode": modeNever}, sDone)
 	over := time.Since(dl)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Less(t, over, 50*time.Millisecond, "returned %s after the deadline", over)
+	// a bound that catches a caller left waiting, not a latency figure
+	// (shared CI cores stall goroutines for tens of ms)
+	t.Logf("returned %s after the deadline", over)
+	assert.Less(t, over, 500*time.Millisecond, "returned %s after the deadline", over)
 
 	id := recv(t, a.never, "the request's ID")
 	eventually(t, func() bool { return srv.PendingRequests() == 0 }, "the server releases its wait")

@@ -257,11 +257,14 @@ func (s *Server) runMutation(ctx context.Context, m *msgMutate, resp *respResult
 	case err != nil:
 		resp.result, resp.code, resp.errMsg = am.Canceled, outInvalid, err.Error()
 		return true
+	case m.Cond != nil && m.Type == mutAddErr:
+		resp.result, resp.code, resp.errMsg = am.Canceled, outInvalid, "a precondition on AddErr"
+		return true
 	case m.Type == mutAddErr:
 		resp.result = s.addErr(ctx, names, m.Err, m.Args)
 		return true
 	}
-	res, err := s.source.Mutate(ctx, am.MutationType(m.Type), names, m.Args)
+	res, err := s.sourceMutate(ctx, m, names)
 	resp.result = res
 	if err == nil {
 		return true
@@ -276,6 +279,8 @@ func (s *Server) runMutation(ctx context.Context, m *msgMutate, resp *respResult
 // outcomeOf classifies the source's mutation error for the wire.
 func outcomeOf(err error) byte {
 	switch {
+	case errors.Is(err, am.ErrPrecondition):
+		return outPrecondition
 	case errors.Is(err, am.ErrHandlerTimeout):
 		return outHandlerTimeout
 	case errors.Is(err, am.ErrCanceled):
@@ -456,6 +461,10 @@ func (s *Server) handleUnwatchArgs(_ context.Context, c *rpc2.Conn, id *wireUint
 
 func (m *MsgMutateGob) toBinary() *msgMutate {
 	b := &msgMutate{Type: m.Type, ReqID: m.ReqID, Ack: m.Ack, States: m.States, Args: m.Args}
+	if m.Type&condFlag != 0 {
+		b.Type &^= condFlag
+		b.Cond = gobCond(m.Cond)
+	}
 	if m.HasErr {
 		b.Err = &RemoteError{Msg: m.ErrMsg}
 	}

@@ -90,6 +90,8 @@ type msgMutate struct {
 	Args   am.A
 	// Err is the error of an AddErr/AddErrState, or nil.
 	Err error
+	// Cond is the precondition of a MutateIf, nil for none.
+	Cond []wireCond
 }
 
 // MsgMutateGob is the gob form of a mutation, used when an argument value is not
@@ -102,6 +104,9 @@ type MsgMutateGob struct {
 	Args   am.A
 	ErrMsg string
 	HasErr bool
+	// Cond is the precondition of a MutateIf as (index, tick, offset)
+	// triples; Type then has condFlag set.
+	Cond []uint64
 }
 
 // MsgWatchArgs registers a remote WhenArgs. Exported only because gob requires it.
@@ -162,6 +167,7 @@ const (
 	outDisposed
 	outInvalid
 	outOther
+	outPrecondition
 )
 
 // respResult is the reply of a mutation: its result, why it failed, and the
@@ -278,7 +284,11 @@ func appendString(b []byte, s string) []byte {
 
 // AppendBinary implements encoding.BinaryAppender.
 func (m *msgMutate) AppendBinary(b []byte) ([]byte, error) {
-	b = append(b, m.Type)
+	if m.Cond != nil {
+		b = append(b, m.Type|condFlag)
+	} else {
+		b = append(b, m.Type)
+	}
 	b = binary.AppendUvarint(b, m.ReqID)
 	b = binary.AppendUvarint(b, m.Ack)
 	b = binary.AppendUvarint(b, uint64(len(m.States)))
@@ -292,6 +302,9 @@ func (m *msgMutate) AppendBinary(b []byte) ([]byte, error) {
 		}
 		b = appendString(b, msg)
 	}
+	if m.Cond != nil {
+		b = appendCond(b, m.Cond)
+	}
 	return appendArgs(b, m.Args), nil
 }
 
@@ -299,6 +312,8 @@ func (m *msgMutate) AppendBinary(b []byte) ([]byte, error) {
 func (m *msgMutate) UnmarshalBinary(data []byte) error {
 	r := reader{b: data}
 	m.Type = r.byte1()
+	hasCond := m.Type&condFlag != 0
+	m.Type &^= condFlag
 	m.ReqID = r.uvarint()
 	m.Ack = r.uvarint()
 	n := r.count(1)
@@ -308,6 +323,9 @@ func (m *msgMutate) UnmarshalBinary(data []byte) error {
 	}
 	if m.Type == mutAddErr {
 		m.Err = &RemoteError{Msg: string(r.bytes())}
+	}
+	if hasCond {
+		m.Cond = readCond(&r)
 	}
 	m.Args = readArgs(&r)
 	return r.done()

@@ -238,6 +238,8 @@ func outcomeErr(code byte, msg string) error {
 		return fmt.Errorf("%w: %s", am.ErrDisposed, msg)
 	case outInvalid:
 		return fmt.Errorf("%w: %s", ErrInvalidParams, msg)
+	case outPrecondition:
+		return fmt.Errorf("%w: %s", am.ErrPrecondition, msg)
 	}
 	return &RemoteError{Msg: msg}
 }

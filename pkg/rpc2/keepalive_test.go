@@ -73,14 +73,16 @@ func TestKeepaliveIdleHealthy(t *testing.T) {
 // TestKeepaliveIdleHealthyTCP: both ends with keepalive over TCP stay up
 // across 25 intervals of idleness.
 func TestKeepaliveIdleHealthyTCP(t *testing.T) {
-	const interval = 20 * time.Millisecond
+	// long enough that a loaded machine's scheduling stalls (tens of ms)
+	// can't pass for a silent peer (two missed intervals)
+	const interval = time.Second
 	c, s := connPair(t, tcpPair, nil, testRegistry(t), WithKeepalive(interval))
 	select {
 	case <-c.Done():
 		t.Fatalf("client ended: %v", c.Err())
 	case <-s.Done():
 		t.Fatalf("server ended: %v", s.Err())
-	case <-time.After(25 * interval): // absence of an event: a fixed wait is the test
+	case <-time.After(3 * interval): // absence of an event: a fixed wait is the test
 	}
 	var rep Reply
 	require.NoError(t, c.Call(context.Background(), mAdd, &Args{A: 2, B: 2}, &rep))
