@@ -19,8 +19,9 @@ type Permissions struct {
 	Mutate am.S
 	// Observe lists the states the identity's mirror sees. The others stay
 	// at tick 0 (inactive) in its clock whatever the source does, a remote
-	// WhenArgs on them fails with ErrForbidden, and the source's error
-	// text (Worker.Err) reaches it only if it may observe Exception. nil
+	// WhenArgs on them, or a MutateIf precondition, fails with
+	// ErrForbidden, and the source's error text (Worker.Err) reaches it only
+	// if it may observe Exception. nil
 	// permits every state; an empty non-nil list, none.
 	Observe am.S
 }
@@ -103,10 +104,18 @@ func (g *grant) mutates(i int) bool {
 	return g.mutate == nil || (i >= 0 && i < len(g.mutate) && g.mutate[i])
 }
 
-// mayMutate checks a mutation against the session's grant. Indexes out of
-// range are left to the mutation itself (it fails with outInvalid).
+// mayMutate checks a mutation against the session's grant: the states it
+// names must be mutable, and those of its precondition (MutateIf)
+// observable, as the result would tell their ticks. Indexes out of range are
+// left to the mutation itself (it fails with outInvalid).
 func (s *Server) mayMutate(se *session, m *msgMutate) error {
 	g := se.grant
+	for _, c := range m.Cond {
+		if c.idx >= 0 && c.idx < len(s.names) && !g.observes(c.idx) {
+			s.stats.forbidden.Add(1)
+			return codeErr(CodeForbidden, "%s may not observe %s (precondition)", se.identity, s.names[c.idx])
+		}
+	}
 	if g.mutate == nil {
 		return nil
 	}
