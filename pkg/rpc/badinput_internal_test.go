@@ -274,3 +274,32 @@ func TestHandshakeConnDiesMidway(t *testing.T) {
 	assert.Zero(t, srv.Stats().Sessions, "sessions of dead handshakes")
 	assert.Zero(t, srv.ClientCount())
 }
+
+// TestResumeRacesExpiry: a client that resumes a session which ends between
+// the server's lookup and its attach (here: closed, still listed) gets a new
+// session instead of a failed handshake.
+func TestResumeRacesExpiry(t *testing.T) {
+	src := itSource(t, nil)
+	srv := itServer(t, src)
+	_ = itClient(t, srv, "racer", WithReconnect(false, 0, 0))
+	se := itSession(t, srv)
+	session, epoch := se.id, srv.epoch
+	se.close() // ended, still listed: the race's window
+
+	ctx, cancel := context.WithTimeout(context.Background(), itDeadline)
+	defer cancel()
+	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", srv.Addr)
+	require.NoError(t, err)
+	conn := rpc2.NewConn(nc, nil)
+	defer conn.Close()
+	var resp respHandshake
+	require.NoError(t, conn.Call(ctx, mHandshake, &msgHandshake{
+		ProtoVersion: protoVersion, ClientID: "racer", Names: itNames,
+		SchemaHash: SchemaHash(itStruct(), itNames), Session: session, Epoch: epoch, Version: 3,
+	}, &resp))
+	assert.NotEqual(t, session, resp.Session)
+	assert.False(t, resp.Resumed)
+	srv.mu.Lock()
+	delete(srv.sessions, se.id)
+	srv.mu.Unlock()
+}

@@ -96,32 +96,46 @@ func (s *Server) handleHandshake(
 	}
 	s.handshakeBegin()
 	defer s.handshakeEnd()
-	var se *session
+	var (
+		se               *session
+		version          uint64
+		resumed, created bool
+	)
 	resume := m.Session != "" && m.Epoch == s.epoch
-	s.mu.Lock()
-	if resume {
-		if old := s.sessions[m.Session]; old != nil && old.clientID == m.ClientID && old.identity == identity {
-			se = old
+	for {
+		se = nil
+		s.mu.Lock()
+		if resume {
+			if old := s.sessions[m.Session]; old != nil && old.clientID == m.ClientID && old.identity == identity {
+				se = old
+			}
 		}
-	}
-	created := se == nil
-	if created {
-		if err := s.sessionRoomLocked(identity); err != nil {
-			s.mu.Unlock()
-			s.refuse(c)
+		created = se == nil
+		if created {
+			if err := s.sessionRoomLocked(identity); err != nil {
+				s.mu.Unlock()
+				s.refuse(c)
+				return err
+			}
+			se = s.newSession(m.ClientID)
+			se.identity, se.grant = identity, g
+			s.sessions[se.id] = se
+			s.wg.Add(1)
+			go se.pusher()
+		}
+		s.mu.Unlock()
+		var err error
+		version, resumed, err = se.attach(ctx, c, resume && !created, m.Version)
+		if err == nil {
+			break
+		}
+		s.abortAttach(se, c, created)
+		if created || !errors.Is(err, ErrStopped) || s.stopping.Load() {
 			return err
 		}
-		se = s.newSession(m.ClientID)
-		se.identity, se.grant = identity, g
-		s.sessions[se.id] = se
-		s.wg.Add(1)
-		go se.pusher()
-	}
-	s.mu.Unlock()
-	version, resumed, err := se.attach(ctx, c, resume && !created, m.Version)
-	if err != nil {
-		s.abortAttach(se, c, created)
-		return err
+		// the session ended after the lookup (its old connection's end
+		// expired it): the client gets a new one, as for an unknown session
+		resume = false
 	}
 	c.SetValue(sessionKey, se)
 	c.SetValue(identityKey, identity)
