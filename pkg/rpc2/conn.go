@@ -65,6 +65,7 @@ type Conn struct {
 	orderedQ     chan *request // created by the read loop on first use
 	ready        chan struct{} // closed when handlers may run (after OnConnect)
 	inflight     atomic.Int64  // requests read and not yet finished (<= window)
+	busy         atomic.Int64  // requests read and not yet answered (reply queued), notifications not yet handled
 	freed        atomic.Int64  // finished notifications not yet credited
 	settingsSeen bool          // read loop only
 	draining     atomic.Bool   // server shutdown: refuse new requests
@@ -267,6 +268,7 @@ func (c *Conn) readFrames() error {
 }
 
 func (c *Conn) handleRequest(f frame) error {
+	c.busy.Add(1)
 	if c.inflight.Add(1) > int64(c.cfg.window) {
 		return fmt.Errorf("%w: peer exceeded the request window of %d", ErrProtocol, c.cfg.window)
 	}

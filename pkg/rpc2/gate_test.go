@@ -3,6 +3,7 @@ package rpc2
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync/atomic"
@@ -318,4 +319,22 @@ func TestConnShutdown(t *testing.T) {
 		require.NoError(t, <-done)
 		assert.ErrorIs(t, s.Err(), ErrClosed)
 	})
+}
+
+// TestDrainAfterFinishBeforeReply: a drain that starts after a request has
+// finished (its credit returned) but before its reply is queued still lets
+// the reply out before the write side ends.
+func TestDrainAfterFinishBeforeReply(t *testing.T) {
+	defer func() { testHookFinished = nil }()
+	testHookFinished = func(c *Conn) { c.drain(fmt.Errorf("%w: test drain", ErrClosed)) }
+	for range 50 {
+		a, b := net.Pipe()
+		s := NewConn(a, testRegistry(t))
+		c := NewConn(b, nil)
+		var bm binMsg
+		err := c.Call(context.Background(), mBin, binMsg{4}, &bm)
+		require.NoError(t, err, "the reply was lost to the drain")
+		assert.Equal(t, uint64(8), bm.V)
+		closeWithin(t, c, s)
+	}
 }
