@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -236,4 +237,71 @@ func TestClientGoneMidMutation(t *testing.T) {
 	r, err := c.Worker.Mutate(ctx, am.MutationAdd, am.S{"A"}, nil)
 	assert.NoError(t, err)
 	assert.Equal(t, am.Executed, r)
+}
+
+// TestHandshakeConnDiesMidway: a connection that ends during its handshake
+// (here: the authenticator takes until the connection has ended, so the new
+// session can't be sent its updates) leaves no session behind, attached to
+// the dead connection or waiting for a client that never learnt its ID.
+func TestHandshakeConnDiesMidway(t *testing.T) {
+	src := itSource(t, nil)
+	entered := make(chan struct{}, 1)
+	slow := func(ctx context.Context, _ *Peer) (string, error) {
+		entered <- struct{}{}
+		<-ctx.Done() // the connection ended
+		return "late", nil
+	}
+	srv := itServer(t, src, WithAuthenticator(slow))
+	ctx, cancel := context.WithTimeout(context.Background(), itDeadline)
+	defer cancel()
+	for range 20 {
+		nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", srv.Addr)
+		require.NoError(t, err)
+		hs, _ := (&msgHandshake{ProtoVersion: protoVersion, ClientID: "x", Names: itNames,
+			SchemaHash: SchemaHash(itStruct(), itNames)}).AppendBinary(nil)
+		stream := []byte{3, 6, 0x80, 0x02}
+		p := append([]byte{0x11, 1, byte(mHandshake)}, hs...)
+		stream = append(append(stream, byte(len(p))), p...)
+		_, err = nc.Write(stream)
+		require.NoError(t, err)
+		itWait(t, entered, "the handshake to reach the authenticator")
+		_, err = nc.Write([]byte{1, 0x0b}) // a frame of an unknown kind
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, nc) // until the server closes
+		_ = nc.Close()
+	}
+	// the handshakes finish after their connections closed: wait for them
+	require.Eventually(t, func() bool {
+		st := srv.Stats()
+		return st.Conns == 0 && st.Sessions == 0 && srv.ClientCount() == 0
+	}, itDeadline, itPoll, "sessions of dead handshakes: %+v", srv.Stats())
+}
+
+// TestResumeRacesExpiry: a client that resumes a session which ends between
+// the server's lookup and its attach (here: closed, still listed) gets a new
+// session instead of a failed handshake.
+func TestResumeRacesExpiry(t *testing.T) {
+	src := itSource(t, nil)
+	srv := itServer(t, src)
+	_ = itClient(t, srv, "racer", WithReconnect(false, 0, 0))
+	se := itSession(t, srv)
+	session, epoch := se.id, srv.epoch
+	se.close() // ended, still listed: the race's window
+
+	ctx, cancel := context.WithTimeout(context.Background(), itDeadline)
+	defer cancel()
+	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", srv.Addr)
+	require.NoError(t, err)
+	conn := rpc2.NewConn(nc, nil)
+	defer conn.Close()
+	var resp respHandshake
+	require.NoError(t, conn.Call(ctx, mHandshake, &msgHandshake{
+		ProtoVersion: protoVersion, ClientID: "racer", Names: itNames,
+		SchemaHash: SchemaHash(itStruct(), itNames), Session: session, Epoch: epoch, Version: 3,
+	}, &resp))
+	assert.NotEqual(t, session, resp.Session)
+	assert.False(t, resp.Resumed)
+	srv.mu.Lock()
+	delete(srv.sessions, se.id)
+	srv.mu.Unlock()
 }

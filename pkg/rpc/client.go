@@ -52,7 +52,7 @@ type Client struct {
 	changed  chan struct{} // closed (and replaced) whenever link changes
 	session  string
 	epoch    uint64
-	payloads map[string]*ArgsPayload
+	payloads payloadStore
 	running  bool
 	runStop  context.CancelFunc
 	closed   bool
@@ -160,7 +160,7 @@ func NewClient(
 		names:       append(am.S(nil), stateNames...),
 		hash:        SchemaHash(schema, stateNames),
 		stateHashes: stateHashes(schema, stateNames),
-		payloads:    map[string]*ArgsPayload{},
+		payloads:    newPayloadStore(),
 		changed:     make(chan struct{}),
 		hk:          newHousekeeping(),
 	}
@@ -245,11 +245,11 @@ func (c *Client) dispose() {
 func (c *Client) CallCount() uint64 { return c.calls.Load() }
 
 // Payloads returns a copy of the payloads received so far, the last one of
-// each name.
+// each name, at most WithMaxPayloads of them (see DeletePayload).
 func (c *Client) Payloads() map[string]*ArgsPayload {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return maps.Clone(c.payloads)
+	return maps.Clone(c.payloads.byName)
 }
 
 // Get asks the server's getter for the value called name.
@@ -332,7 +332,7 @@ func (c *Client) run(ctx context.Context, l *link) {
 				}
 				c.reportErr(err)
 				c.Mach.Add1(ss.Disconnected, nil)
-				if errors.Is(err, ErrSchemaMismatch) || !c.opts.reconnect {
+				if refusedForGood(err) || !c.opts.reconnect {
 					return
 				}
 				// equal jitter (half fixed, half random): spread the
@@ -479,13 +479,18 @@ func (c *Client) handshake(ctx context.Context, nc net.Conn) (*link, error) {
 	session, epoch := c.session, c.epoch
 	c.mu.Unlock()
 	var resp respHandshake
+	token, err := c.credentials(ctx)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
 	c.calls.Add(1)
-	err := conn.Call(ctx, mHandshake, &msgHandshake{
+	err = conn.Call(ctx, mHandshake, &msgHandshake{
 		ProtoVersion: protoVersion,
 		ClientID:     c.id,
 		SchemaHash:   c.hash,
 		Names:        c.names,
-		Token:        c.opts.token,
+		Token:        token,
 		Session:      session,
 		Epoch:        epoch,
 		Version:      c.Worker.appliedVersion(),
@@ -578,6 +583,9 @@ func (c *Client) wrapErr(l *link, err error) error {
 	}
 	var re *rpc2.Error
 	if errors.As(err, &re) {
+		if e := securityErr(re); e != nil {
+			return e
+		}
 		switch re.Code {
 		case CodeSchemaMismatch, CodeProtoVersion:
 			return fmt.Errorf("%w: %s", ErrSchemaMismatch, re.Message)
@@ -641,7 +649,7 @@ func (c *Client) handleUpdate(_ context.Context, conn *rpc2.Conn, u *msgUpdate, 
 
 func (c *Client) handlePayload(_ context.Context, _ *rpc2.Conn, p *ArgsPayload, _ *Empty) error {
 	c.mu.Lock()
-	c.payloads[p.Name] = p
+	c.payloads.put(p, c.opts.sec.maxPayloads)
 	c.mu.Unlock()
 	c.Mach.Add1(ss.Payload, am.A{"name": p.Name})
 	return nil

@@ -107,6 +107,23 @@
 // activated again between two updates is not missed: tick deltas tell When,
 // WhenNot and state contexts that it passed through the awaited condition.
 //
+// # Security
+//
+// WithServerTLS and WithClientTLS put both ends on TLS (mutual TLS with
+// client certificates). WithAuthenticator checks each connection's
+// credentials (a bearer token from WithToken, the TLS client certificate: see
+// TokenAuthenticator and CertAuthenticator) in the handshake, before the
+// server decodes anything else the peer sends or creates a session; a
+// refused peer gets ErrUnauthenticated and is disconnected. The identity it
+// returns names the client's sessions and addresses its payloads, and
+// WithPolicy says per identity which states it may mutate (others fail with
+// ErrForbidden, not run) and which it may observe (others stay at tick 0 in
+// its mirror). Every resource a peer can make the server spend is bounded:
+// frame size, gob decoding (by the body's size), handshake, idle and write
+// timeouts, connections, sessions per identity and in all; Server.Stats
+// counts what was refused. README.md ("Security") has the threat model and
+// the defaults.
+//
 // # Control machines
 //
 // Server.Mach and Client.Mach are the components' own state machines (schemas

@@ -5,6 +5,7 @@ package rpc
 
 import (
 	"context"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -180,4 +181,13 @@ func itRelinked(t *testing.T, c *Client, old *rpc2.Conn) *rpc2.Conn {
 			t.Fatal("the client did not reconnect")
 		}
 	}
+}
+
+// TestNetConn returns the transport of the client's live connection, or
+// nil. Exported (in a test file) for the black-box tests.
+func (c *Client) TestNetConn() net.Conn {
+	if conn := c.testConn(); conn != nil {
+		return conn.NetConn()
+	}
+	return nil
 }

@@ -13,8 +13,9 @@ import (
 	"github.com/arpc-go/arpc/pkg/rpc/rpctest"
 )
 
-// TestWorkerBehaviour runs the engine's read-and-wait suite against a Worker:
-// every read and wait of am.Api behaves on the mirror as on the machine.
+// TestWorkerBehaviour runs the engine's read-and-wait suite against a Worker,
+// over TCP, mutual TLS (with CertAuthenticator) and a pipe: every read and
+// wait of am.Api behaves on the mirror as on the machine.
 func TestWorkerBehaviour(t *testing.T) {
 	// A mirror keeps a client's bad input to that client: a mutation naming
 	// an unknown state fails locally (Err names it) and the source, shared
@@ -38,6 +39,15 @@ func TestWorkerBehaviour(t *testing.T) {
 			srv := rpctest.NewServer(t, source)
 			return rpctest.NewClient(t, srv, "suite", s, names).Worker
 		}, skipUnknown, withHandlers)
+	})
+	t.Run("tls", func(t *testing.T) {
+		pki := rpc.MustTestPKI()
+		machinetest.Run(t, func(t *testing.T, s am.Struct, names am.S) am.Api {
+			source := newSource(t, s, names)
+			srv := rpctest.NewServer(t, source, rpc.WithServerTLS(pki.ServerConfig(true)),
+				rpc.WithAuthenticator(rpc.CertAuthenticator))
+			return rpctest.NewClient(t, srv, "suite", s, names, rpc.WithClientTLS(pki.ClientConfig("suite"))).Worker
+		}, skipUnknown)
 	})
 	t.Run("pipe", func(t *testing.T) {
 		machinetest.Run(t, func(t *testing.T, s am.Struct, names am.S) am.Api {

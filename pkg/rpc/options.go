@@ -60,6 +60,7 @@ type serverOpts struct {
 	goodbyeTimeout time.Duration
 	maxErrText     int
 	getter         GetterFunc
+	sec            serverSec
 	maxRequests    int
 	abandonedTTL   time.Duration
 	lateAnswer     func(id string, args am.A)
@@ -78,6 +79,7 @@ func defaultServerOpts() serverOpts {
 		keepalive:      DefaultKeepalive,
 		goodbyeTimeout: DefaultCallTimeout,
 		maxErrText:     DefaultMaxErrorText,
+		sec:            defaultServerSec(),
 		maxRequests:    DefaultMaxRequests,
 		abandonedTTL:   DefaultAbandonedTTL,
 	}
@@ -91,7 +93,7 @@ func (o *serverOpts) validate() error {
 		o.sessionTTL < 0 || o.keepalive < 0 || o.maxErrText <= 0 || o.maxRequests <= 0 || o.abandonedTTL < 0 {
 		return fmt.Errorf("%w: limits must be positive", ErrInvalidParams)
 	}
-	return nil
+	return o.sec.validate(o.keepalive)
 }
 
 // WithPushInterval sets how long the server gathers changes of the source
@@ -176,6 +178,7 @@ type clientOpts struct {
 	minBackoff     time.Duration
 	maxBackoff     time.Duration
 	token          []byte
+	sec            clientSec
 	maxRequests    int
 }
 
@@ -206,7 +209,7 @@ func (o *clientOpts) validate() error {
 			return d.DialContext(ctx, "tcp", addr)
 		}
 	}
-	return nil
+	return o.validateSec()
 }
 
 // WithCallTimeout bounds every remote call of the client and its Worker

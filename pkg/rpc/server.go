@@ -54,6 +54,7 @@ type Server struct {
 	bg       sync.WaitGroup
 	calls    atomic.Uint64
 	stopping atomic.Bool
+	stats    serverStats
 
 	mu       sync.Mutex
 	rpc      *rpc2.Server
@@ -244,6 +245,10 @@ func (s *Server) ServeConn(ctx context.Context, conn net.Conn) error {
 		_ = conn.Close()
 		return ErrStopped
 	}
+	conn, ok := s.admitConn(conn)
+	if !ok {
+		return fmt.Errorf("%w: too many connections", ErrStopped)
+	}
 	return srv.ServeConn(ctx, conn)
 }
 
@@ -305,13 +310,14 @@ func (s *Server) start() error {
 	}
 	s.Addr = lis.Addr().String()
 	s.lis = lis
-	srv := rpc2.NewServer(s.reg,
+	srv := rpc2.NewServer(s.reg, append(s.opts.sec.rpc2(s.gate),
 		rpc2.WithMaxMessageSize(s.opts.maxMessageSize),
 		rpc2.WithLogger(s.opts.logger),
-		rpc2.WithOnDisconnect(s.onDisconnect),
+		rpc2.WithOnDisconnect(s.connEnded),
 		rpc2.WithOnDrained(s.goodbye),
 		rpc2.WithKeepalive(s.opts.keepalive),
-	)
+	)...)
+	lis = guardedListener{lis, s}
 	s.rpc = srv
 	s.wg.Add(1)
 	go func() {
@@ -461,7 +467,8 @@ func (s *Server) wireErr(err error) *wireErr {
 	return &wireErr{Msg: msg}
 }
 
-// SendPayload sends a payload to the client whose ID is p.Destination, or to
+// SendPayload sends a payload to the clients whose identity is
+// p.Destination (see Authenticator; without one, the client ID), or to
 // every connected client when it is empty, to all of them in parallel, each
 // bounded by ctx and the call timeout (a client that doesn't read can't
 // delay the others). It returns once every addressed client has received it,
@@ -480,7 +487,7 @@ func (s *Server) SendPayload(ctx context.Context, p *ArgsPayload) error {
 		se.mu.Lock()
 		conn := se.conn
 		se.mu.Unlock()
-		if conn == nil || (p.Destination != "" && se.clientID != p.Destination) {
+		if conn == nil || (p.Destination != "" && se.identity != p.Destination) {
 			continue
 		}
 		sent++

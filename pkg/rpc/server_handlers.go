@@ -41,7 +41,8 @@ const (
 func (s *Server) registry() (*rpc2.Registry, error) {
 	r := rpc2.NewRegistry()
 	return r, errors.Join(
-		rpc2.HandleFunc(r, mHandshake, "Handshake", s.handleHandshake),
+		// Ordered: handshakes of one connection run one at a time
+		rpc2.HandleFunc(r, mHandshake, "Handshake", s.handleHandshake, rpc2.Ordered()),
 		rpc2.HandleFunc(r, mMutate, "Mutate", s.handleMutate),
 		rpc2.HandleFunc(r, mMutateGob, "MutateGob", s.handleMutateGob),
 		rpc2.HandleFunc(r, mMutateNS, "MutateNS", s.handleMutateNS),
@@ -73,6 +74,14 @@ func sessionOf(c *rpc2.Conn) (*session, error) {
 func (s *Server) handleHandshake(
 	ctx context.Context, c *rpc2.Conn, m *msgHandshake, resp *respHandshake,
 ) error {
+	if c.Value(sessionKey) != nil {
+		return codeErr(CodeInvalidParams, "session already established")
+	}
+	// who the peer is, before anything else about the server is told
+	identity, g, err := s.admit(ctx, c, m)
+	if err != nil {
+		return err
+	}
 	if m.ProtoVersion != protoVersion {
 		return codeErr(CodeProtoVersion, "protocol version %d not supported (want %d)",
 			m.ProtoVersion, protoVersion)
@@ -83,42 +92,62 @@ func (s *Server) handleHandshake(
 	if m.SchemaHash != s.hash {
 		return codeErr(CodeSchemaMismatch, "%s", s.relationsDiff(m))
 	}
-	if c.Value(sessionKey) != nil {
-		return codeErr(CodeInvalidParams, "session already established")
-	}
 	if s.stopping.Load() {
 		return codeErr(CodeStopped, "server %s is shutting down", s.id)
 	}
 	s.handshakeBegin()
 	defer s.handshakeEnd()
-	var se *session
+	var (
+		se               *session
+		version          uint64
+		resumed, created bool
+	)
 	resume := m.Session != "" && m.Epoch == s.epoch
-	s.mu.Lock()
-	if resume {
-		if old := s.sessions[m.Session]; old != nil && old.clientID == m.ClientID {
-			se = old
+	for {
+		se = nil
+		s.mu.Lock()
+		if resume {
+			if old := s.sessions[m.Session]; old != nil && old.clientID == m.ClientID && old.identity == identity {
+				se = old
+			}
 		}
-	}
-	created := se == nil
-	if created {
-		se = s.newSession(m.ClientID)
-		s.sessions[se.id] = se
-		s.wg.Add(1)
-		go se.pusher()
-	}
-	s.mu.Unlock()
-	version, resumed, err := se.attach(ctx, c, resume && !created, m.Version)
-	if err != nil {
-		return err
+		created = se == nil
+		if created {
+			if err := s.sessionRoomLocked(identity); err != nil {
+				s.mu.Unlock()
+				s.refuse(c)
+				return err
+			}
+			se = s.newSession(m.ClientID)
+			se.identity, se.grant = identity, g
+			s.sessions[se.id] = se
+			s.wg.Add(1)
+			go se.pusher()
+		}
+		s.mu.Unlock()
+		var err error
+		version, resumed, err = se.attach(ctx, c, resume && !created, m.Version)
+		if err == nil {
+			break
+		}
+		s.abortAttach(se, c, created)
+		if created || !errors.Is(err, ErrStopped) || s.stopping.Load() {
+			return err
+		}
+		// the session ended after the lookup (its old connection's end
+		// expired it): the client gets a new one, as for an unknown session
+		resume = false
 	}
 	c.SetValue(sessionKey, se)
+	c.SetValue(identityKey, identity)
+	c.Ungate()
 	resp.MachineID = s.source.ID
 	resp.Session = se.id
 	resp.Epoch = s.epoch
 	resp.Version = version
 	resp.Resumed = resumed
 	s.syncConnected()
-	s.Mach.Add1(ss.ClientConnected, am.A{"id": m.ClientID})
+	s.Mach.Add1(ss.ClientConnected, am.A{"id": m.ClientID, "identity": identity})
 	return nil
 }
 
@@ -159,6 +188,9 @@ func (s *Server) syncConnected() {
 // (reply) or sent as a push (a notification has no reply). A retried
 // request ID runs nothing: it gets the first attempt's answer.
 func (s *Server) mutate(ctx context.Context, c *rpc2.Conn, se *session, m *msgMutate, resp *respResult, reply bool) error {
+	if err := s.mayMutate(se, m); err != nil {
+		return err
+	}
 	// the update goes right before the reply if the reply goes on the
 	// session's current connection
 	var replyConn *rpc2.Conn
@@ -383,6 +415,9 @@ func (s *Server) handleWatchArgs(_ context.Context, c *rpc2.Conn, m *MsgWatchArg
 	names, err := s.stateNames([]int{m.State})
 	if err != nil {
 		return codeErr(CodeInvalidParams, "%v", err)
+	}
+	if err := s.mayObserve(se, m.State); err != nil {
+		return err
 	}
 	se.mu.Lock()
 	if len(se.watches) >= s.opts.maxWatches {

@@ -65,6 +65,10 @@ func (s *Server) handleRequest(ctx context.Context, c *rpc2.Conn, m *msgRequest,
 	if m.ID == "" {
 		return codeErr(CodeInvalidParams, "request without a correlation ID")
 	}
+	// its answer tells that Until was reached: the identity must see it
+	if err := s.mayObserve(se, m.Until); err != nil {
+		return err
+	}
 	hub := s.requestHub()
 	// a retry of a request already seen (same request ID) has its wait, or
 	// its answer, in the session already

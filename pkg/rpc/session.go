@@ -30,6 +30,10 @@ type session struct {
 	s        *Server
 	id       string
 	clientID string
+	// identity is the client's authenticated identity (its client ID
+	// without an authenticator); grant is what it may do.
+	identity string
+	grant    *grant
 	sig      chan struct{}
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -86,6 +90,8 @@ func (s *Server) newSession(clientID string) *session {
 		base:      make(am.Time, n),
 		baseExits: make(am.Time, n),
 		watches:   map[uint64]context.CancelFunc{},
+		identity:  clientID,
+		grant:     allowAll,
 		res:       newResults(s.opts.maxPending),
 	}
 	se.ctx, se.cancel = context.WithCancel(s.ctx)
@@ -125,10 +131,10 @@ func (s *Server) signalSessions() {
 // baseline. A non-empty update gets the next version and is kept for
 // resuming. se.mu must be held, and se.wmu by the caller that sends u.
 func (se *session) nextLocked(u *msgUpdate) {
-	entries := se.s.tracer.diff(se.scratch[:0], se.base, se.baseExits)
+	entries := se.grant.visible(se.s.tracer.diff(se.scratch[:0], se.base, se.baseExits))
 	if err := se.s.source.Err(); err != se.errSent && err != nil {
 		se.errSent = err
-		u.err = se.s.wireErr(err)
+		u.err = se.grant.errFor(se.s.wireErr(err))
 	}
 	u.matched, se.matched = se.matched, nil
 	u.answers = se.takeAnswersLocked(se.version + 1)
@@ -163,9 +169,10 @@ func (se *session) fullLocked(u *msgUpdate, from uint64) {
 	u.version = se.version
 	u.full = true
 	u.time = slices.Clone(se.base)
+	se.grant.hide(u.time)
 	if err := se.s.source.Err(); err != nil {
 		se.errSent = err
-		u.err = se.s.wireErr(err)
+		u.err = se.grant.errFor(se.s.wireErr(err))
 	}
 	u.matched, se.matched = se.matched, nil
 	for _, f := range se.fired {

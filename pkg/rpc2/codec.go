@@ -47,10 +47,12 @@ func NewGobCodec() Codec {
 }
 
 type gobCodec struct {
-	w   appendWriter
-	enc *gob.Encoder
-	r   bodyReader
-	dec *gob.Decoder
+	w     appendWriter
+	enc   *gob.Encoder
+	r     bodyReader
+	dec   *gob.Decoder
+	chk   gobChecker
+	spool []byte // a large body read from the stream
 }
 
 func (g *gobCodec) Encode(dst []byte, v any) ([]byte, error) {
@@ -61,8 +63,9 @@ func (g *gobCodec) Encode(dst []byte, v any) ([]byte, error) {
 	return out, err
 }
 
+// Decode checks body (see gobChecker) and decodes it into v.
 func (g *gobCodec) Decode(body []byte, v any) error {
-	if err := scanGob(body); err != nil {
+	if err := g.chk.check(body); err != nil {
 		return err
 	}
 	g.r.reset(body)
@@ -76,10 +79,20 @@ type streamDecoder interface {
 	decodeStream(s *streamBody, v any) error
 }
 
+// decodeStream reads a large body, its buffer growing only with the bytes
+// that arrive (a peer that declares a large body and stalls costs what it
+// sent), then decodes it as Decode does: the checker needs the whole body
+// before gob may see any of it.
 func (g *gobCodec) decodeStream(s *streamBody, v any) error {
-	g.r.s, g.r.msgLeft, g.r.spool, g.r.soff = s, 0, g.r.spool[:0], 0
-	defer func() { g.r.s = nil }()
-	return g.decode(v)
+	body, err := readGrowing(s, g.spool[:0], s.left)
+	g.spool = body[:0]
+	if cap(body) > keepBufLimit {
+		g.spool = nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrDesync, err)
+	}
+	return g.Decode(body, v)
 }
 
 // decode decodes the body that g.r serves and checks it was consumed exactly.
@@ -88,6 +101,11 @@ func (g *gobCodec) decode(v any) error {
 	if g.r.len() > 0 {
 		if err == nil {
 			return fmt.Errorf("%w: %d bytes after the gob value", ErrDesync, g.r.len())
+		}
+		if g.r.off > 0 {
+			// gob stopped inside the body: what it learnt of the stream's
+			// types may differ from what the checker learnt.
+			return fmt.Errorf("%w: %w", ErrDesync, err)
 		}
 		// gob refused before reading (e.g. v is not a pointer): read the
 		// body anyway so its type descriptions are learnt.
@@ -103,36 +121,21 @@ func (g *gobCodec) decode(v any) error {
 }
 
 func (g *gobCodec) ResetEncoder() { g.enc = gob.NewEncoder(&g.w) }
-func (g *gobCodec) ResetDecoder() { g.dec = gob.NewDecoder(&g.r) }
-
-// scanGob checks that body is a sequence of complete gob messages (each a
-// gob-encoded byte count and that many bytes), so gob never reads past the
-// body or sizes a buffer from a count the body cannot back.
-func scanGob(body []byte) error {
-	if len(body) == 0 {
-		return fmt.Errorf("%w: empty gob body", ErrDesync)
-	}
-	for len(body) > 0 {
-		n, w, err := gobCount(body, len(body))
-		if err != nil {
-			return err
-		}
-		body = body[w+n:]
-	}
-	return nil
+func (g *gobCodec) ResetDecoder() {
+	g.dec = gob.NewDecoder(&g.r)
+	g.chk.reset()
 }
 
 // gobCount parses the gob message count at the start of p and checks that
-// the message fits in left bytes (p's own length for a whole body; the rest
-// of the frame when p is only a peek). It returns the count and the width of
-// its encoding.
-func gobCount(p []byte, left int) (n, w int, err error) {
+// the message fits in p. It returns the count and the width of its encoding.
+func gobCount(p []byte) (n, w int, err error) {
+	left := len(p)
 	b := p[0]
 	var x uint64
 	if b < 0x80 {
 		x, w = uint64(b), 1
 	} else {
-		k := int(-int8(b))
+		k := -int(int8(b)) // 0x80 gives 128, not -128
 		if k > 8 || k >= len(p) {
 			return 0, 0, fmt.Errorf("%w: bad gob message count", ErrDesync)
 		}
@@ -155,37 +158,19 @@ func (w *appendWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// bodyReader serves one body to the gob decoder, from a slice or (for large
-// frames) from the stream; it implements io.ByteReader so that gob does not
-// wrap it in a buffer that would read ahead. In stream mode it checks each
-// gob message count against the rest of the body before gob sees it, as
-// scanGob does for slices.
+// bodyReader serves one body to the gob decoder; it implements
+// io.ByteReader so that gob does not wrap it in a buffer that would read
+// ahead.
 type bodyReader struct {
-	b       []byte
-	off     int
-	s       *streamBody // stream mode when set
-	msgLeft int         // stream mode: bytes left of the current gob message
-	spool   []byte      // stream mode: a large gob message read ahead
-	soff    int         // bytes of spool already served
+	b   []byte
+	off int
 }
-
-// spoolThreshold is the gob message size (count included) from which a
-// streamed message is read ahead into spool before gob sees its count.
-const spoolThreshold = 8 << 10
 
 func (r *bodyReader) reset(b []byte) { r.b, r.off = b, 0 }
 
-func (r *bodyReader) len() int {
-	if r.s != nil {
-		return r.s.left + len(r.spool) - r.soff
-	}
-	return len(r.b) - r.off
-}
+func (r *bodyReader) len() int { return len(r.b) - r.off }
 
 func (r *bodyReader) Read(p []byte) (int, error) {
-	if r.s != nil {
-		return r.readStream(p)
-	}
 	if r.off >= len(r.b) {
 		return 0, io.EOF
 	}
@@ -194,56 +179,11 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (r *bodyReader) readStream(p []byte) (int, error) {
-	if r.soff < len(r.spool) {
-		n := copy(p, r.spool[r.soff:])
-		r.soff += n
-		if r.soff == len(r.spool) {
-			r.soff, r.spool = 0, r.spool[:0]
-			if cap(r.spool) > keepBufLimit {
-				r.spool = nil
-			}
-		}
-		return n, nil
-	}
-	if r.s.left == 0 {
+func (r *bodyReader) ReadByte() (byte, error) {
+	if r.off >= len(r.b) {
 		return 0, io.EOF
 	}
-	if r.msgLeft == 0 { // at a message boundary: check the count first
-		pre, err := r.s.peek(9)
-		if err != nil {
-			return 0, err
-		}
-		n, w, err := gobCount(pre, r.s.left)
-		if err != nil {
-			return 0, err
-		}
-		if w+n > spoolThreshold {
-			// gob allocates a message's declared size before reading it:
-			// read a large message first (growing with what arrives), so
-			// that a peer that declares a large message and stalls costs
-			// only what it sent.
-			r.spool, err = readGrowing(r.s, r.spool[:0], w+n)
-			if err != nil {
-				r.spool = r.spool[:0]
-				return 0, err
-			}
-			return r.readStream(p)
-		}
-		r.msgLeft = w + n
-	}
-	if len(p) > r.msgLeft {
-		p = p[:r.msgLeft]
-	}
-	n, err := r.s.Read(p)
-	r.msgLeft -= n
-	return n, err
-}
-
-func (r *bodyReader) ReadByte() (byte, error) {
-	var b [1]byte
-	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return 0, err
-	}
-	return b[0], nil
+	b := r.b[r.off]
+	r.off++
+	return b, nil
 }

@@ -55,6 +55,7 @@ type Conn struct {
 	cmu     sync.Mutex
 	credits int64
 	cwait   chan struct{}
+	starved atomic.Int64 // monoNow when a sender began to wait for credit; 0: none
 
 	// Dispatch of incoming requests, see dispatch.go.
 	sem          chan struct{} // one token per non-ordered worker
@@ -64,6 +65,7 @@ type Conn struct {
 	orderedQ     chan *request // created by the read loop on first use
 	ready        chan struct{} // closed when handlers may run (after OnConnect)
 	inflight     atomic.Int64  // requests read and not yet finished (<= window)
+	busy         atomic.Int64  // requests read and not yet answered (reply queued), notifications not yet handled
 	freed        atomic.Int64  // finished notifications not yet credited
 	settingsSeen bool          // read loop only
 	draining     atomic.Bool   // server shutdown: refuse new requests
@@ -79,8 +81,14 @@ type Conn struct {
 	// cancel frame finds them; see active.go.
 	active activeTable
 
-	// Keepalive, see keepalive.go.
-	reads atomic.Uint64 // transport reads that returned bytes
+	// Keepalive and limits, see keepalive.go and timeout.go.
+	reads  atomic.Uint64 // transport reads that returned bytes
+	frames atomic.Uint64 // whole frames read (idle timeout)
+	wstart atomic.Int64  // monoNow when the current transport write began; 0: none
+
+	// Gate, see gate.go.
+	gated        atomic.Bool
+	codecSkipped bool // read loop only: a codec body was skipped unread
 
 	endOnce sync.Once
 	emu     sync.Mutex
@@ -150,13 +158,14 @@ func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr
 		close(c.ready)
 	}
 	c.kick = make(chan struct{}, 1)
+	c.gated.Store(cfg.limits.gate != nil)
 	// The settings frame is the first frame on the wire: queued before any
 	// other sender can run, written by the writer goroutine (NewConn must
 	// not block on a write).
 	c.sendControl(kindSettings, uint64(cfg.window), false)
 	c.wg.Add(1)
 	go c.writer()
-	if cfg.callTimeout > 0 || cfg.keepalive > 0 {
+	if cfg.callTimeout > 0 || cfg.keepalive > 0 || cfg.limits.timed() {
 		c.wg.Add(1)
 		go c.timers()
 	}
@@ -254,10 +263,12 @@ func (c *Conn) readFrames() error {
 		if streamed && c.fr.stream.left != 0 {
 			return fmt.Errorf("%w: %w: %d bytes of a body not read", ErrDecode, ErrDesync, c.fr.stream.left)
 		}
+		c.frames.Add(1)
 	}
 }
 
 func (c *Conn) handleRequest(f frame) error {
+	c.busy.Add(1)
 	if c.inflight.Add(1) > int64(c.cfg.window) {
 		return fmt.Errorf("%w: peer exceeded the request window of %d", ErrProtocol, c.cfg.window)
 	}
@@ -267,8 +278,14 @@ func (c *Conn) handleRequest(f frame) error {
 		args, reply any
 		code        Code
 		msg         string
+		refused     bool
 	)
+	if c.gated.Load() {
+		code, msg = c.admit(f)
+		refused = code != 0
+	}
 	switch {
+	case refused:
 	case h == nil:
 		code, msg = CodeUnknownMethod, fmt.Sprintf("method %d", f.method)
 	case c.draining.Load():
@@ -277,7 +294,11 @@ func (c *Conn) handleRequest(f frame) error {
 		hc, args, reply = h.newCall()
 		hc.c, hc.inline = c, h.inline
 	}
-	if err, fatal := c.decodeBody(f, args); err != nil {
+	if refused {
+		if err := c.skipBody(f); err != nil {
+			return err
+		}
+	} else if err, fatal := c.decodeBody(f, args); err != nil {
 		if fatal {
 			return err
 		}
@@ -320,6 +341,14 @@ func (c *Conn) handleReply(f frame) error {
 	if call != nil {
 		target = call.Reply
 	}
+	if c.gated.Load() && codecBody(f) {
+		err := c.skipBody(f)
+		if call != nil {
+			call.Error = fmt.Errorf("%w: codec reply on a gated connection", ErrDecode)
+			call.complete()
+		}
+		return err
+	}
 	err, fatal := c.decodeBody(f, target)
 	if call != nil {
 		call.Error = err
@@ -359,6 +388,9 @@ func (c *Conn) decodeBody(f frame, v any) (err error, fatal bool) {
 			return fmt.Errorf("%w: %w", ErrDecode, err), false
 		}
 		return nil, false
+	}
+	if c.codecSkipped && codecBody(f) {
+		return fmt.Errorf("%w: %w: a codec body was refused unread before", ErrDecode, ErrDesync), true
 	}
 	if f.stream != nil {
 		err = c.sdec.decodeStream(f.stream, v)
@@ -459,6 +491,11 @@ func (c *Conn) Value(key any) any {
 	defer c.vmu.Unlock()
 	return c.values[key]
 }
+
+// NetConn returns the transport the connection runs on, for example to read
+// a *tls.Conn's ConnectionState. Reading from or writing to it would corrupt
+// the connection.
+func (c *Conn) NetConn() net.Conn { return c.nc }
 
 // RemoteAddr returns the transport's remote address (nil if there is none).
 func (c *Conn) RemoteAddr() net.Addr {

@@ -14,6 +14,9 @@ import "context"
 func (c *Conn) acquireCredit(ctx context.Context) error {
 	c.cmu.Lock()
 	for c.credits <= 0 {
+		if c.starved.Load() == 0 {
+			c.starved.Store(monoNow() | 1) // never 0 ("not starved")
+		}
 		if c.cwait == nil {
 			c.cwait = make(chan struct{})
 		}
@@ -49,6 +52,9 @@ func (c *Conn) tryAcquireCredit() bool {
 func (c *Conn) addCredit(n int64) {
 	c.cmu.Lock()
 	c.credits = min(c.credits+n, 1<<40)
+	if c.credits > 0 {
+		c.starved.Store(0)
+	}
 	if c.cwait != nil {
 		close(c.cwait)
 		c.cwait = nil
@@ -60,9 +66,8 @@ func (c *Conn) addCredit(n int64) {
 // finished, before its reply is sent (so the peer's next request, sent when
 // it sees the reply, finds room). For a notification it returns the credit
 // now or batched (from the read loop, for an inline handler, without
-// writing). It reports whether the connection is draining and this was the
-// last request in flight.
-func (c *Conn) finishRequest(notify, readLoop bool) (last bool) {
+// writing). Once the reply is queued, the caller calls settled.
+func (c *Conn) finishRequest(notify, readLoop bool) {
 	n := c.inflight.Add(-1)
 	if notify {
 		batch := int64(max(1, c.cfg.window/8))
@@ -76,5 +81,16 @@ func (c *Conn) finishRequest(notify, readLoop bool) (last bool) {
 			}
 		}
 	}
-	return n == 0 && c.draining.Load()
+}
+
+// settled accounts for a request whose reply is queued (or a notification
+// handled): a draining connection ends its write side after the last one.
+// The count is apart from inflight, which drops before the reply is queued
+// (so that the peer may reuse the credit as soon as it reads the reply): a
+// drain that found inflight at zero could otherwise end the write side
+// before that reply.
+func (c *Conn) settled() {
+	if c.busy.Add(-1) == 0 && c.draining.Load() {
+		c.shutWrite()
+	}
 }

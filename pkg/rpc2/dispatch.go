@@ -132,12 +132,14 @@ func (c *Conn) serve(r *request) {
 		if err != nil {
 			c.log.Debug("rpc2: notification handler failed", "method", h.name, "err", err)
 		}
-		if c.finishRequest(true, false) {
-			c.shutWrite()
-		}
+		c.finishRequest(true, false)
+		c.settled()
 		return
 	}
-	last := c.finishRequest(false, false)
+	c.finishRequest(false, false)
+	if testHookFinished != nil {
+		testHookFinished(c)
+	}
 	switch {
 	case c.ctx.Err() != nil:
 	case code != 0:
@@ -154,10 +156,12 @@ func (c *Conn) serve(r *request) {
 			_ = c.sendError(seq, CodeTooLarge, fmt.Sprintf("%s: %v", h.name, err))
 		}
 	}
-	if last {
-		c.shutWrite() // after the reply is queued: the writer writes it first
-	}
+	c.settled() // after the reply is queued: a drain's writer writes it first
 }
+
+// testHookFinished, when set by a test, runs between a request's finish and
+// its reply.
+var testHookFinished func(*Conn)
 
 // serveInline runs a notification of an Inline method on the read loop.
 func (c *Conn) serveInline(h *handler, hc *handlerCtx, args, reply any) {
@@ -173,9 +177,8 @@ func (c *Conn) serveInline(h *handler, hc *handlerCtx, args, reply any) {
 	if c.queued.Load() {
 		c.wake() // the read loop must not write
 	}
-	if c.finishRequest(true, true) {
-		c.shutWrite()
-	}
+	c.finishRequest(true, true)
+	c.settled()
 }
 
 // flushQueued writes what Queue left in the buffer, unless a writer is

@@ -60,7 +60,19 @@
 // for senders whose context can end, by the connection's writer goroutine,
 // so that a stalled peer cannot hold them past their deadline). The write
 // buffer is bounded; senders wait for room. Read buffers grow with the bytes
-// that arrive, never with a size the peer declares. A handler panic becomes
-// a [CodeInternal] error reply; a hostile peer can make its connection end
-// with an error, never the process panic.
+// that arrive, never with a size the peer declares, and a gob body is
+// checked before gob sees it, so that no count it declares allocates more
+// than the body can back. A handler panic becomes a [CodeInternal] error
+// reply; a hostile peer can make its connection end with an error, never the
+// process panic.
+//
+// # Untrusted peers
+//
+// [WithGate] admits requests by method before their bodies are read and
+// decodes no codec body until [Conn.Ungate] (for example, until a peer has
+// authenticated); [WithGateTimeout] bounds how long a peer may take to be let
+// in, [WithIdleTimeout] closes a peer that trickles bytes without finishing
+// frames, and [WithWriteTimeout] disconnects one that stops reading
+// ([ErrSlowPeer]), so that it costs its own connection at most a bounded
+// backlog.
 package rpc2

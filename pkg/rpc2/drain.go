@@ -26,7 +26,7 @@ func (c *Conn) drain(err error) {
 	c.drainOnce.Do(func() {
 		c.drainErr = err
 		c.draining.Store(true)
-		if c.inflight.Load() == 0 {
+		if c.busy.Load() == 0 {
 			c.shutWrite()
 		}
 	})

@@ -48,6 +48,15 @@ var (
 	// ErrProtocol reports bytes from the peer that do not form valid frames.
 	// The connection closes with it.
 	ErrProtocol = errors.New("rpc2: protocol violation")
+	// ErrGateTimeout reports a gated connection (see WithGate) that was not
+	// ungated within WithGateTimeout. It is wrapped with ErrConnLost.
+	ErrGateTimeout = errors.New("rpc2: not admitted in time")
+	// ErrIdle reports a peer from which no whole frame arrived within
+	// WithIdleTimeout. It is wrapped with ErrConnLost.
+	ErrIdle = errors.New("rpc2: peer idle")
+	// ErrSlowPeer reports a peer that stopped reading: a write to it was
+	// blocked for WithWriteTimeout. It is wrapped with ErrConnLost.
+	ErrSlowPeer = errors.New("rpc2: peer not reading")
 	// ErrInvalid reports a bad argument to an rpc2 function: method 0, a
 	// malformed handler, an invalid option, an unbuffered Done channel.
 	ErrInvalid = errors.New("rpc2: invalid argument")
@@ -77,6 +86,10 @@ const (
 	CodeUnavailable Code = 7
 	// CodeTooLarge means the reply exceeded the peer's maximum message size.
 	CodeTooLarge Code = 8
+	// CodeRefused means the receiver's gate refused the request before
+	// decoding it (see WithGate): for example, the peer is not
+	// authenticated yet, or sent a codec body before it was let in.
+	CodeRefused Code = 9
 )
 
 var codeNames = [...]string{
@@ -89,6 +102,7 @@ var codeNames = [...]string{
 	CodeDeadlineExceeded: "deadline exceeded",
 	CodeUnavailable:      "unavailable",
 	CodeTooLarge:         "message too large",
+	CodeRefused:          "refused",
 }
 
 // String returns a short lower-case name of the code, or "code N".

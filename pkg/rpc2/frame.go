@@ -199,7 +199,11 @@ type frameReader struct {
 }
 
 const (
-	keepBufLimit = 1 << 20
+	// keepBufLimit is the largest buffer a connection keeps for reuse
+	// (read, write and codec buffers); larger ones are dropped after use, so
+	// that a connection that once carried a large message does not keep
+	// that much memory.
+	keepBufLimit = 256 << 10
 	maxLenPrefix = 5
 )
 
@@ -344,12 +348,6 @@ func (s *streamBody) Read(p []byte) (int, error) {
 	n, err := s.br.Read(p)
 	s.left -= n
 	return n, unexpected(err)
-}
-
-// peek returns the next k bytes of the body without consuming them.
-func (s *streamBody) peek(k int) ([]byte, error) {
-	p, err := s.br.Peek(min(k, s.left))
-	return p, unexpected(err)
 }
 
 func unexpected(err error) error {

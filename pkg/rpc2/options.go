@@ -47,6 +47,7 @@ type config struct {
 	onDrained      func(*Conn)
 	callTimeout    time.Duration
 	keepalive      time.Duration
+	limits         limits
 }
 
 func newConfig(opts []Option) (*config, error) {

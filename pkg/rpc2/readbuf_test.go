@@ -1,6 +1,7 @@
 package rpc2
 
 import (
+	"context"
 	"encoding/binary"
 	"net"
 	"runtime"
@@ -72,4 +73,30 @@ func TestReadBufferGrowsWithArrivals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLargeMessageLeavesNoBuffers: after a 1 MiB gob call and its 1 MiB
+// reply, neither end keeps buffers that large for reuse (the codecs are
+// reset after a large body, read and write buffers over 256 KiB dropped).
+func TestLargeMessageLeavesNoBuffers(t *testing.T) {
+	transports(t, func(t *testing.T, dial func(t *testing.T) (net.Conn, net.Conn)) {
+		c, _ := connPair(t, dial, nil, testRegistry(t))
+		ctx := context.Background()
+		small, out := []byte{1}, []byte(nil)
+		require.NoError(t, c.Call(ctx, mBlob, &small, &out))
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		before := ms.HeapAlloc
+		blob := make([]byte, 1<<20)
+		require.NoError(t, c.Call(ctx, mBlob, &blob, &out))
+		require.Len(t, out, 1<<20)
+		blob, out = nil, nil
+		require.NoError(t, c.Call(ctx, mBlob, &small, &out))
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		kept := int64(ms.HeapAlloc) - int64(before)
+		t.Logf("kept after a 1 MiB round trip: %d KiB", kept>>10)
+		assert.Less(t, kept, int64(512<<10))
+	})
 }

@@ -97,6 +97,13 @@ func (c *Conn) sendFrame(ctx context.Context, k kind, seq uint64, m Method, body
 		b[hdr] |= flagRaw
 	}
 	b = sealFrame(b, start)
+	if codecUsed && len(b)-start > keepBufLimit {
+		// A large body leaves the codec's buffers that large, here and at
+		// the peer (gob keeps its encoding buffer and the last message it
+		// read): start both codecs afresh, so that neither end keeps them.
+		c.codec.ResetEncoder()
+		b = append(b, 1, byte(kindReset))
+	}
 	c.appended += uint64(len(b) - start)
 	c.wbuf = b
 	end := c.appended
@@ -214,7 +221,12 @@ func (c *Conn) flushLocked() error {
 		c.wbuf, c.wspare = c.wspare[:0], nil
 		c.queued.Store(false)
 		c.wmu.Unlock()
-		_, err := c.nc.Write(buf)
+		var err error
+		if c.cfg.limits.writeTimeout > 0 {
+			err = c.timedWrite(buf)
+		} else {
+			_, err = c.nc.Write(buf)
+		}
 		c.wmu.Lock()
 		c.written += uint64(len(buf))
 		if cap(buf) <= keepBufLimit {
@@ -240,6 +252,26 @@ func (c *Conn) flushLocked() error {
 		c.wake() // the writer may have found this flush under way: let it look again
 	}
 	return failErr
+}
+
+// timedChunk is the most a timed write hands to the transport at once, so
+// that WithWriteTimeout measures a peer's progress in reading, not the time
+// a large buffer takes.
+const timedChunk = 64 << 10
+
+// timedWrite writes buf in chunks, each watched by the timer goroutine
+// (see WithWriteTimeout).
+func (c *Conn) timedWrite(buf []byte) error {
+	defer c.wstart.Store(0)
+	for len(buf) > 0 {
+		n := min(len(buf), timedChunk)
+		c.wstart.Store(monoNow() | 1) // never 0 ("no write")
+		if _, err := c.nc.Write(buf[:n]); err != nil {
+			return err
+		}
+		buf = buf[n:]
+	}
+	return nil
 }
 
 // peerClosed reports whether a write failed because the peer closed the
