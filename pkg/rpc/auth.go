@@ -143,14 +143,19 @@ func WithTokenFunc(fn func(ctx context.Context) (string, error)) ClientOption {
 
 // credentials returns the token to send in a handshake.
 func (c *Client) credentials(ctx context.Context) ([]byte, error) {
-	if fn := c.opts.sec.tokenFn; fn != nil {
+	return c.opts.credentials(ctx)
+}
+
+// credentials returns the token the options say to send.
+func (o *clientOpts) credentials(ctx context.Context) ([]byte, error) {
+	if fn := o.sec.tokenFn; fn != nil {
 		tok, err := fn(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("%w: credentials: %w", ErrUnauthenticated, err)
 		}
 		return []byte(tok), nil
 	}
-	return c.opts.token, nil
+	return o.token, nil
 }
 
 // identityKey stores a connection's authenticated identity among its values.

@@ -33,7 +33,15 @@ func WithIntrospection(on bool) ServerOption {
 
 // handleDescribe answers a Describe with the source's schema. It needs no
 // session: a client calls it to learn what to send in its handshake.
-func (s *Server) handleDescribe(_ context.Context, _ *rpc2.Conn, m *msgDescribe, resp *respDescribe) error {
+func (s *Server) handleDescribe(ctx context.Context, c *rpc2.Conn, m *msgDescribe, resp *respDescribe) error {
+	if c.Value(sessionKey) == nil {
+		// who the peer is, before anything about the machine is told: the
+		// same authentication and policy as a handshake (a refused peer's
+		// connection is closed)
+		if _, _, err := s.admit(ctx, c, &msgHandshake{ClientID: m.ClientID, Token: m.Token}); err != nil {
+			return err
+		}
+	}
 	if s.opts.introspectionOff {
 		return codeErr(CodeIntrospectionOff, "server %s does not describe its machine", s.id)
 	}
@@ -103,11 +111,15 @@ func describe(ctx context.Context, addr string, opts []ClientOption) (*respDescr
 		rpc2.WithKeepalive(0),
 	)
 	defer conn.Close()
+	token, err := o.credentials(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var resp respDescribe
 	err = conn.Call(ctx, mDescribe, &msgDescribe{
 		ProtoVersion: protoVersion,
 		ClientID:     describeClientID,
-		Token:        o.token,
+		Token:        token,
 	}, &resp)
 	if err != nil {
 		return nil, describeErr(addr, err)
@@ -119,10 +131,28 @@ func describe(ctx context.Context, addr string, opts []ClientOption) (*respDescr
 	return &resp, nil
 }
 
+// introspectionErr maps the refusals of a Stats call that the client's
+// error mapping leaves to ErrRpc.
+func introspectionErr(err error) error {
+	var re *rpc2.Error
+	if errors.As(err, &re) {
+		switch re.Code {
+		case CodeIntrospectionOff:
+			return fmt.Errorf("%w: %s", ErrIntrospectionOff, re.Message)
+		case rpc2.CodeUnknownMethod:
+			return fmt.Errorf("%w: the server does not answer Stats (an older server)", ErrIntrospectionOff)
+		}
+	}
+	return err
+}
+
 // describeErr maps the errors of a Describe call.
 func describeErr(addr string, err error) error {
 	var re *rpc2.Error
 	if errors.As(err, &re) {
+		if e := securityErr(re); e != nil {
+			return e
+		}
 		switch re.Code {
 		case CodeIntrospectionOff:
 			return fmt.Errorf("%w: %s", ErrIntrospectionOff, re.Message)

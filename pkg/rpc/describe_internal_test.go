@@ -172,3 +172,30 @@ func TestDescribeRequestRoundTrip(t *testing.T) {
 	require.Equal(t, m, got)
 	require.ErrorIs(t, got.UnmarshalBinary(append(b, 0)), ErrInvalidMsg)
 }
+
+// TestStatsWire: the counters travel by name; unknown names are skipped, a
+// name twice or a count beyond the bytes fails.
+func TestStatsWire(t *testing.T) {
+	st := Stats{Conns: 2, Sessions: 3, Forbidden: 4, Traffic: Traffic{
+		Handshakes: 5, MutationsQueued: 6, BytesOut: 1 << 40,
+		Errors: map[rpc2.Code]uint64{CodeForbidden: 7, rpc2.CodeBadRequest: 8},
+	}}
+	b, err := (&respStats{st: st}).AppendBinary(nil)
+	require.NoError(t, err)
+	var got respStats
+	require.NoError(t, got.UnmarshalBinary(b))
+	require.Equal(t, st, got.st)
+
+	uv := func(v uint64) []byte { return binary.AppendUvarint(nil, v) }
+	pair := func(name string, v uint64) []byte { return append(appendString(nil, name), uv(v)...) }
+	body := append(uv(3), pair("fromTheFuture", 1)...)
+	body = append(body, pair("handshakes", 9)...)
+	body = append(body, pair("errors.notANumber", 1)...)
+	require.NoError(t, got.UnmarshalBinary(body))
+	require.Equal(t, Stats{Traffic: Traffic{Handshakes: 9}}, got.st)
+
+	twice := append(append(uv(2), pair("handshakes", 1)...), pair("handshakes", 2)...)
+	require.ErrorIs(t, got.UnmarshalBinary(twice), ErrInvalidMsg)
+	require.ErrorIs(t, got.UnmarshalBinary(uv(1<<40)), ErrInvalidMsg)
+	require.ErrorIs(t, got.UnmarshalBinary(append(b, 0)), ErrInvalidMsg)
+}

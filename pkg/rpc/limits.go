@@ -167,6 +167,8 @@ type Stats struct {
 	// SlowPeers counts clients disconnected for not reading
 	// (WithWriteTimeout).
 	SlowPeers uint64
+	// Traffic counts mutations, updates, bytes and errors.
+	Traffic
 }
 
 // serverStats are the counters behind Stats.
@@ -176,6 +178,7 @@ type serverStats struct {
 	refusedSessions, forbidden atomic.Uint64
 	handshakeTimeouts, idle    atomic.Uint64
 	slowPeers                  atomic.Uint64
+	traffic                    traffic
 }
 
 // Stats returns the server's counters. Safe for concurrent use.
@@ -194,13 +197,15 @@ func (s *Server) Stats() Stats {
 		HandshakeTimeouts: st.handshakeTimeouts.Load(),
 		IdleTimeouts:      st.idle.Load(),
 		SlowPeers:         st.slowPeers.Load(),
+		Traffic:           st.traffic.snapshot(),
 	}
 }
 
-// gate admits only the handshake on a connection without a session: nothing
-// else the peer sends is decoded before it (see rpc2.WithGate).
+// gate admits only the handshake (and Describe, which authenticates as the
+// handshake does) on a connection without a session: nothing else the peer
+// sends is decoded before it (see rpc2.WithGate).
 func (s *Server) gate(_ *rpc2.Conn, m rpc2.Method) error {
-	if m == mHandshake {
+	if m == mHandshake || m == mDescribe {
 		return nil
 	}
 	return errNoSession
@@ -220,7 +225,7 @@ func (s *Server) admitConn(nc net.Conn) (net.Conn, bool) {
 		_ = nc.Close()
 		return nil, false
 	}
-	nc = &countedConn{Conn: nc, release: func() { s.stats.conns.Add(-1) }}
+	nc = &countedConn{Conn: nc, release: func() { s.stats.conns.Add(-1) }, traffic: &s.stats.traffic}
 	if cfg := s.opts.sec.tls; cfg != nil {
 		nc = tls.Server(nc, cfg)
 	}
@@ -232,6 +237,7 @@ type countedConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	traffic *traffic
 }
 
 func (c *countedConn) Close() error {

@@ -42,20 +42,21 @@ func (s *Server) registry() (*rpc2.Registry, error) {
 	r := rpc2.NewRegistry()
 	return r, errors.Join(
 		// Ordered: handshakes of one connection run one at a time
-		rpc2.HandleFunc(r, mHandshake, "Handshake", s.handleHandshake, rpc2.Ordered()),
-		rpc2.HandleFunc(r, mMutate, "Mutate", s.handleMutate),
-		rpc2.HandleFunc(r, mMutateGob, "MutateGob", s.handleMutateGob),
-		rpc2.HandleFunc(r, mMutateNS, "MutateNS", s.handleMutateNS),
-		rpc2.HandleFunc(r, mMutateNSGob, "MutateNSGob", s.handleMutateNSGob),
-		rpc2.HandleFunc(r, mSync, "Sync", s.handleSync),
-		rpc2.HandleFunc(r, mGet, "Get", s.handleGet),
-		rpc2.HandleFunc(r, mLog, "Log", s.handleLog),
-		rpc2.HandleFunc(r, mBye, "Bye", s.handleBye, rpc2.Inline()),
-		rpc2.HandleFunc(r, mWatchArgs, "WatchArgs", s.handleWatchArgs),
-		rpc2.HandleFunc(r, mUnwatchArgs, "UnwatchArgs", s.handleUnwatchArgs),
-		rpc2.HandleFunc(r, mRequest, "Request", s.handleRequest),
-		rpc2.HandleFunc(r, mUnrequest, "Unrequest", s.handleUnrequest, rpc2.Ordered()),
-		rpc2.HandleFunc(r, mDescribe, "Describe", s.handleDescribe),
+		handle(s, r, mHandshake, "Handshake", s.handleHandshake, rpc2.Ordered()),
+		handle(s, r, mMutate, "Mutate", s.handleMutate),
+		handle(s, r, mMutateGob, "MutateGob", s.handleMutateGob),
+		handle(s, r, mMutateNS, "MutateNS", s.handleMutateNS),
+		handle(s, r, mMutateNSGob, "MutateNSGob", s.handleMutateNSGob),
+		handle(s, r, mSync, "Sync", s.handleSync),
+		handle(s, r, mGet, "Get", s.handleGet),
+		handle(s, r, mLog, "Log", s.handleLog),
+		handle(s, r, mBye, "Bye", s.handleBye, rpc2.Inline()),
+		handle(s, r, mWatchArgs, "WatchArgs", s.handleWatchArgs),
+		handle(s, r, mUnwatchArgs, "UnwatchArgs", s.handleUnwatchArgs),
+		handle(s, r, mRequest, "Request", s.handleRequest),
+		handle(s, r, mUnrequest, "Unrequest", s.handleUnrequest, rpc2.Ordered()),
+		handle(s, r, mDescribe, "Describe", s.handleDescribe),
+		handle(s, r, mStats, "Stats", s.handleStats),
 	)
 }
 
@@ -147,6 +148,7 @@ func (s *Server) handleHandshake(
 	resp.Version = version
 	resp.Resumed = resumed
 	s.syncConnected()
+	s.stats.traffic.handshakes.Add(1)
 	s.Mach.Add1(ss.ClientConnected, am.A{"id": m.ClientID, "identity": identity})
 	return nil
 }
@@ -238,6 +240,9 @@ func (s *Server) mutate(ctx context.Context, c *rpc2.Conn, se *session, m *msgMu
 		}
 	})
 	ran := s.runMutation(mctx, m, resp)
+	if ran {
+		s.stats.traffic.mutation(resp)
+	}
 	stop()
 	cancel()
 	s.endMutation()

@@ -143,6 +143,7 @@ func (se *session) nextLocked(u *msgUpdate) {
 		return
 	}
 	se.version++
+	se.s.stats.traffic.updates.Add(1)
 	u.version = se.version
 	u.entries = slices.Clone(entries)
 	se.scratch = entries[:0]
@@ -166,6 +167,7 @@ func (se *session) logFiredLocked(u *msgUpdate) {
 func (se *session) fullLocked(u *msgUpdate, from uint64) {
 	se.s.tracer.snapshot(se.base, se.baseExits)
 	se.version++
+	se.s.stats.traffic.updates.Add(1)
 	u.version = se.version
 	u.full = true
 	u.time = slices.Clone(se.base)
@@ -249,6 +251,7 @@ func (se *session) flush(ctx context.Context, replyConn *rpc2.Conn, endMutation 
 		err = conn.Queue(conn.Context(), mUpdate, &u)
 	} else {
 		se.s.calls.Add(1)
+		se.s.stats.traffic.pushes.Add(1)
 		err = conn.Notify(conn.Context(), mUpdate, &u)
 	}
 	if err != nil {

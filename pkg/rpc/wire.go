@@ -27,6 +27,7 @@ const (
 	mRequest     rpc2.Method = 12 // call: msgRequest → respResult
 	mUnrequest   rpc2.Method = 13 // notify: msgUnrequest, requests given up
 	mDescribe    rpc2.Method = 14 // call, no session needed: msgDescribe → respDescribe
+	mStats       rpc2.Method = 15 // call: empty → respStats
 
 	// server → client
 	mUpdate  rpc2.Method = 32 // notify (inline, in order): msgUpdate
