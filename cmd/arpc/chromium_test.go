@@ -234,6 +234,8 @@ func TestInspectorInChromium(t *testing.T) {
 	}
 	b.waitPage(t, node("Start")+`.classList.contains("active") && `+node("Start")+`.getAttribute("data-tick") === "1"`)
 	b.waitPage(t, `!`+node("Busy")+`.classList.contains("active")`)
+	// the server's counters are shown
+	b.waitPage(t, `!document.getElementById("stats-card").classList.contains("hidden") && document.getElementById("stats").textContent.includes("mutationsExecuted")`)
 	// relations are drawn as labelled edges
 	b.waitPage(t, `[...document.querySelectorAll("#graph .edge title")].some(e => e.textContent === "Start add Ready")`)
 

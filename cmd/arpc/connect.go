@@ -4,24 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/arpc-go/arpc/pkg/rpc"
 )
-
-// connFlags are the flags that say how to reach and authenticate to the
-// server.
-type connFlags struct{}
-
-const connHelp = ``
-
-func (f *connFlags) register(fs *flag.FlagSet) {}
-
-// options returns the client options the flags ask for.
-func (f *connFlags) options() ([]rpc.ClientOption, error) {
-	return nil, nil
-}
 
 // ctx returns the context of a command: the process's, bounded by --timeout
 // when one is set.

@@ -24,8 +24,8 @@ type inspectView struct {
 
 // clientsView counts a server's clients, this one included.
 type clientsView struct {
-	Connected int `json:"connected"`
-	Sessions  int `json:"sessions"`
+	Connections int `json:"connections"`
+	Sessions    int `json:"sessions"`
 }
 
 func runInspect(e *env) int {
@@ -48,8 +48,8 @@ func runInspect(e *env) int {
 		fmt.Fprintf(e.stdout, "last error: %s\n", v.LastError)
 	}
 	if v.Clients != nil {
-		fmt.Fprintf(e.stdout, "clients: %d connected, %d sessions (this one included)\n",
-			v.Clients.Connected, v.Clients.Sessions)
+		fmt.Fprintf(e.stdout, "clients: %d connections, %d sessions (this one included)\n",
+			v.Clients.Connections, v.Clients.Sessions)
 	}
 	return exitOK
 }

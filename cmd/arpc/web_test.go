@@ -111,6 +111,17 @@ func TestWebPage(t *testing.T) {
 	require.False(t, v.ReadOnly)
 	require.Equal(t, []string{"Ready"}, v.States[0].Add)
 
+	resp, err = hs.Client().Get(hs.URL + "/api/stats")
+	require.NoError(t, err)
+	var st map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	// the inspector's own session (its Describe connection may not be
+	// closed on the server's side yet)
+	require.Equal(t, float64(1), st["sessions"])
+	require.GreaterOrEqual(t, st["conns"], float64(1))
+
 	resp, err = hs.Client().Get(hs.URL + "/nope")
 	require.NoError(t, err)
 	resp.Body.Close()
