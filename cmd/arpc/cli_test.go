@@ -79,6 +79,15 @@ func TestInspect(t *testing.T) {
 	}
 	require.Equal(t, []string{"Requested"}, v.States[3].After)
 	require.True(t, v.States[2].Multi)
+
+	// the arguments of active states
+	r = arpc(t, "add", srv.Addr, "Args", "--arg", "n=7", "--arg", "who=ann")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	r = arpc(t, "inspect", srv.Addr)
+	require.Contains(t, r.stdout, "args of Args: n=7 who=\"ann\"\n")
+	r = arpc(t, "inspect", srv.Addr, "--json")
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &v), r.stdout)
+	require.Equal(t, map[string]string{"n": "7", "who": `"ann"`}, v.States[8].Args)
 }
 
 func TestMutations(t *testing.T) {

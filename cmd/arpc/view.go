@@ -23,6 +23,9 @@ type stateView struct {
 	Require []string `json:"require,omitempty"`
 	Remove  []string `json:"remove,omitempty"`
 	After   []string `json:"after,omitempty"`
+	// Args are the arguments of an active state's last activation, as
+	// text (inspect only).
+	Args map[string]string `json:"args,omitempty"`
 }
 
 // machineView is a machine's schema and clock, read from a mirror.
@@ -146,6 +149,20 @@ func tickList(ticks am.Clock, states []string) string {
 	parts := make([]string, len(states))
 	for i, s := range states {
 		parts[i] = fmt.Sprintf("%s:%d", s, ticks[s])
+	}
+	return strings.Join(parts, " ")
+}
+
+// textArgText prints arguments already rendered as text, sorted by key.
+func textArgText(a map[string]string) string {
+	keys := make([]string, 0, len(a))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + a[k]
 	}
 	return strings.Join(parts, " ")
 }

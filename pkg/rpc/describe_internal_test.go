@@ -199,3 +199,18 @@ func TestStatsWire(t *testing.T) {
 	require.ErrorIs(t, got.UnmarshalBinary(uv(1<<40)), ErrInvalidMsg)
 	require.ErrorIs(t, got.UnmarshalBinary(append(b, 0)), ErrInvalidMsg)
 }
+
+// TestActiveArgsWire: the reply decodes what was encoded, and a count
+// beyond the bytes fails before allocating.
+func TestActiveArgsWire(t *testing.T) {
+	m := respActiveArgs{states: []stateArgs{{idx: 2, args: []argText{{"a", "1"}, {"b", `"x"`}}}, {idx: 0}}}
+	b, err := m.AppendBinary(nil)
+	require.NoError(t, err)
+	var got respActiveArgs
+	require.NoError(t, got.UnmarshalBinary(b))
+	require.Equal(t, m.states[0], got.states[0])
+	require.Equal(t, 0, got.states[1].idx)
+	require.Empty(t, got.states[1].args)
+	require.ErrorIs(t, got.UnmarshalBinary(binary.AppendUvarint(nil, 1<<40)), ErrInvalidMsg)
+	require.ErrorIs(t, got.UnmarshalBinary(append(b, 1)), ErrInvalidMsg)
+}

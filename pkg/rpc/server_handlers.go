@@ -57,6 +57,7 @@ func (s *Server) registry() (*rpc2.Registry, error) {
 		handle(s, r, mUnrequest, "Unrequest", s.handleUnrequest, rpc2.Ordered()),
 		handle(s, r, mDescribe, "Describe", s.handleDescribe),
 		handle(s, r, mStats, "Stats", s.handleStats),
+		handle(s, r, mActiveArgs, "ActiveArgs", s.handleActiveArgs),
 	)
 }
 

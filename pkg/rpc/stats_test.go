@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -137,4 +138,41 @@ func TestDescribeMutualTLS(t *testing.T) {
 	require.NoError(t, c.Close())
 	_, _, err = rpc.Describe(ctx, srv.Addr, rpc.WithClientTLS(pki.ClientConfig("")))
 	require.Error(t, err, "no client certificate")
+}
+
+// TestActiveArgs: the arguments of each active state's last activation,
+// as text, for the states the identity may observe.
+func TestActiveArgs(t *testing.T) {
+	src := newTestSource(t, nil)
+	policy := func(_ context.Context, id string) (rpc.Permissions, error) {
+		if id == "partial" {
+			return rpc.Permissions{Observe: am.S{sA}}, nil
+		}
+		return rpc.Permissions{}, nil
+	}
+	srv := rpctest.NewServer(t, src, rpc.WithPolicy(policy))
+	c := newTestClient(t, srv, "c1")
+	ctx := dialCtx(t)
+
+	require.Equal(t, am.Executed, c.Worker.Add1(sA, am.A{"n": 42, "who": "ann", "long": strings.Repeat("x", 300)}))
+	require.Equal(t, am.Executed, c.Worker.Add1(sM, am.A{"first": true}))
+	require.Equal(t, am.Executed, src.Add1(sM, am.A{"second": 2.5}))
+	require.Equal(t, am.Executed, src.Add1(sB, nil))
+	args, err := c.ActiveArgs(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string]map[string]string{
+		sA: {"n": "42", "who": `"ann"`, "long": `"` + strings.Repeat("x", 255) + "…"},
+		sM: {"second": "2.5"},
+	}, args, "B has no arguments; M shows its last activation")
+
+	require.Equal(t, am.Executed, src.Remove1(sA, nil))
+	args, err = c.ActiveArgs(ctx)
+	require.NoError(t, err)
+	require.NotContains(t, args, sA, "inactive")
+
+	require.Equal(t, am.Executed, src.Add1(sA, am.A{"again": 1}))
+	p := newTestClient(t, srv, "partial")
+	args, err = p.ActiveArgs(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string]map[string]string{sA: {"again": "1"}}, args, "only what it may observe")
 }

@@ -18,6 +18,8 @@ type sourceTracer struct {
 	time  am.Time
 	exits am.Time
 	multi []int
+	// args are the arguments of each state's last activation
+	args []am.A
 }
 
 func newSourceTracer(s *Server) *sourceTracer {
@@ -30,6 +32,7 @@ func newSourceTracer(s *Server) *sourceTracer {
 	}
 	t.exits = make(am.Time, len(s.names))
 	t.time = make(am.Time, len(s.names))
+	t.args = make([]am.A, len(s.names))
 	return t
 }
 
@@ -65,6 +68,7 @@ func (t *sourceTracer) TransitionEnd(tr *am.Transition) {
 	t.mu.Lock()
 	copy(t.time, after)
 	if len(before) == len(after) {
+		t.recordArgsLocked(before, after, tr.Args())
 		for _, i := range t.multi {
 			if before[i]%2 == 1 && after[i]%2 == 0 {
 				t.exits[i]++

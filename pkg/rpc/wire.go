@@ -28,6 +28,7 @@ const (
 	mUnrequest   rpc2.Method = 13 // notify: msgUnrequest, requests given up
 	mDescribe    rpc2.Method = 14 // call, no session needed: msgDescribe → respDescribe
 	mStats       rpc2.Method = 15 // call: empty → respStats
+	mActiveArgs  rpc2.Method = 16 // call: empty → respActiveArgs
 
 	// server → client
 	mUpdate  rpc2.Method = 32 // notify (inline, in order): msgUpdate
