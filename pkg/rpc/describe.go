@@ -9,24 +9,26 @@ import (
 	"github.com/arpc-go/arpc/pkg/rpc2"
 )
 
-// CodeIntrospectionOff is a Describe or Stats call to a server that answers
-// neither (WithIntrospection(false)).
+// CodeIntrospectionOff is a Describe, Stats or ActiveArgs call to a server
+// that answers none of them (WithIntrospection(false)).
 const CodeIntrospectionOff rpc2.Code = 109
 
-// ErrIntrospectionOff is a Describe or Stats call that the server does not
-// answer: it was started with WithIntrospection(false), or it is older than
+// ErrIntrospectionOff is a Describe, Stats or ActiveArgs call that the
+// server does not answer: it was started with WithIntrospection(false), or it is older than
 // these calls.
 var ErrIntrospectionOff = errors.New("rpc: introspection off")
 
 // describeClientID is the client ID a Describe call declares.
 const describeClientID = "describe"
 
-// WithIntrospection turns the server's answers to Describe and Stats calls
-// on (the default) or off. Describe tells anyone the server would admit to
-// a session the machine's ID, ordered state names and schema (relations and
-// flags), which a client needs anyway to connect; turn it off when the
-// schema itself is a secret or to keep generic tools (such as cmd/arpc) out.
-// Off, both calls fail with ErrIntrospectionOff.
+// WithIntrospection turns the server's answers to Describe, Stats and
+// ActiveArgs calls on (the default) or off. Describe tells anyone the server
+// would admit to a session the machine's ID, ordered state names and schema
+// (relations and flags), which a client needs anyway to connect; Stats the
+// server's counters; ActiveArgs the arguments of the active states a
+// client may observe. Turn it off when the schema itself is a secret, or to
+// keep generic tools (such as cmd/arpc) out. Off, these calls fail with
+// ErrIntrospectionOff.
 func WithIntrospection(on bool) ServerOption {
 	return func(o *serverOpts) { o.introspectionOff = !on }
 }
