@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -85,6 +86,9 @@ type inspector struct {
 
 // maxBacklog is how many past changes a page gets when it connects.
 const maxBacklog = 200
+
+// heartbeat is how often a quiet event stream gets a comment.
+const heartbeat = 15 * time.Second
 
 // subBuffer is how many changes a page may lag behind before it is
 // disconnected (its EventSource reconnects and starts from a fresh view).
@@ -262,6 +266,10 @@ func (in *inspector) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// a comment now and then keeps proxies from closing a quiet stream and
+	// tells a vanished page from a quiet machine
+	beat := time.NewTicker(heartbeat)
+	defer beat.Stop()
 	for {
 		select {
 		case ch, ok := <-sub:
@@ -271,6 +279,11 @@ func (in *inspector) events(w http.ResponseWriter, r *http.Request) {
 			if !send("change", ch) {
 				return
 			}
+		case <-beat.C:
+			if _, err := io.WriteString(w, ": heartbeat\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
 		case <-r.Context().Done():
 			return
 		}
