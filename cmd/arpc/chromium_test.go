@@ -235,7 +235,7 @@ func TestInspectorInChromium(t *testing.T) {
 	b.waitPage(t, node("Start")+`.classList.contains("active") && `+node("Start")+`.getAttribute("data-tick") === "1"`)
 	b.waitPage(t, `!`+node("Busy")+`.classList.contains("active")`)
 	// the server's counters are shown
-	b.waitPage(t, `!document.getElementById("stats-card").classList.contains("hidden") && document.getElementById("stats").textContent.includes("mutationsExecuted")`)
+	b.waitPage(t, `!document.getElementById("stats-card").classList.contains("hidden") && document.getElementById("stats").textContent.includes("executed")`)
 	// relations are drawn as labelled edges
 	b.waitPage(t, `[...document.querySelectorAll("#graph .edge title")].some(e => e.textContent === "Start add Ready")`)
 
@@ -249,6 +249,10 @@ func TestInspectorInChromium(t *testing.T) {
 	require.Eventually(t, func() bool { return src.Is1("Idle") }, deadline, 2*time.Millisecond)
 	b.waitPage(t, node("Idle")+`.classList.contains("active") && !`+node("Busy")+`.classList.contains("active")`)
 	b.waitPage(t, `[...document.querySelectorAll("#timeline li")].some(li => li.textContent.includes("+Idle-Busy"))`)
+
+	// the counters as they are now, with the button's mutation
+	b.eval(t, `pollStats()`)
+	b.waitPage(t, `document.getElementById("stats").textContent.includes("1 executed")`)
 
 	res, err := b.call(b.session, "Page.captureScreenshot", map[string]any{"format": "png"})
 	require.NoError(t, err)
