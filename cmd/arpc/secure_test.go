@@ -25,6 +25,12 @@ func TestStats(t *testing.T) {
 	srv, _, _ := testServer(t)
 	require.Equal(t, exitOK, arpc(t, "add", srv.Addr, "Busy").code)
 	require.Equal(t, exitCanceled, arpc(t, "add", srv.Addr, "Vetoed").code)
+	// the sessions of the commands before end once the server has read
+	// their goodbyes
+	quiet := func() {
+		require.Eventually(t, func() bool { return srv.Stats().Sessions == 0 }, deadline, time.Millisecond)
+	}
+	quiet()
 
 	r := arpc(t, "stats", srv.Addr)
 	require.Equal(t, exitOK, r.code, r.stderr)
@@ -43,6 +49,7 @@ func TestStats(t *testing.T) {
 	require.Positive(t, st["bytesIn"])
 
 	// inspect shows the clients too
+	quiet()
 	r = arpc(t, "inspect", srv.Addr)
 	require.Regexp(t, `clients: [12] connections, 1 sessions \(this one included\)\n`, r.stdout)
 
