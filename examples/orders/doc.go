@@ -8,5 +8,6 @@
 //
 // The desk is Open; a Requested order makes it Working for a moment (Idle
 // otherwise), then Done answers the order's request with its result.
-// Closed closes the desk (and Open opens it again).
+// Closed closes the desk (and Open opens it again). With -token T, clients
+// must authenticate with T (arpc --token T).
 package main

@@ -62,17 +62,22 @@ func (d *desk) RequestedState(e *am.Event) {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "address to serve the desk on")
+	token := flag.String("token", "", "if set, clients must send this token (arpc --token)")
 	flag.Parse()
+	var opts []rpc.ServerOption
+	if *token != "" {
+		opts = append(opts, rpc.WithAuthenticator(rpc.TokenAuthenticator(map[string]string{*token: "operator"})))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, os.Stdout); err != nil {
+	if err := run(ctx, *addr, os.Stdout, opts...); err != nil {
 		fmt.Fprintln(os.Stderr, "orders:", err)
 		os.Exit(1)
 	}
 }
 
 // run serves the desk on addr until ctx ends.
-func run(ctx context.Context, addr string, out io.Writer) error {
+func run(ctx context.Context, addr string, out io.Writer, opts ...rpc.ServerOption) error {
 	mach := am.New(context.Background(), states, &am.Opts{ID: "orders"})
 	defer func() {
 		mach.Dispose()
@@ -86,7 +91,7 @@ func run(ctx context.Context, addr string, out io.Writer) error {
 		return err
 	}
 	mach.Add1("Open", nil)
-	srv, err := rpc.Listen(ctx, addr, mach)
+	srv, err := rpc.Listen(ctx, addr, mach, opts...)
 	if err != nil {
 		return err
 	}
