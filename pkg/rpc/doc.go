@@ -37,8 +37,11 @@
 // A generic tool that doesn't know the machine asks the server first:
 // Describe returns the schema and ordered state names Dial needs (without
 // opening a session), and DialAny does both steps. A server started with
-// WithIntrospection(false) refuses with ErrIntrospectionOff. The arpc
-// command (cmd/arpc) is built on them.
+// WithIntrospection(false) refuses with ErrIntrospectionOff. Server.Stats
+// counts sessions, mutations by result, updates, bytes and errors by code;
+// Client.Stats reads the same counters remotely, and Client.ActiveArgs the
+// arguments of the active states. The arpc command (cmd/arpc) is built on
+// them.
 //
 // # Failures
 //
