@@ -43,8 +43,8 @@ func (s *Server) registry() (*rpc2.Registry, error) {
 	return r, errors.Join(
 		// Ordered: handshakes of one connection run one at a time
 		handle(s, r, mHandshake, "Handshake", s.handleHandshake, rpc2.Ordered()),
-		handle(s, r, mMutate, "Mutate", s.handleMutate),
-		handle(s, r, mMutateGob, "MutateGob", s.handleMutateGob),
+		handle(s, r, mMutate, "Mutate", s.handleMutate, rpc2.Detached()),
+		handle(s, r, mMutateGob, "MutateGob", s.handleMutateGob, rpc2.Detached()),
 		handle(s, r, mMutateNS, "MutateNS", s.handleMutateNS),
 		handle(s, r, mMutateNSGob, "MutateNSGob", s.handleMutateNSGob),
 		handle(s, r, mSync, "Sync", s.handleSync),
@@ -53,7 +53,7 @@ func (s *Server) registry() (*rpc2.Registry, error) {
 		handle(s, r, mBye, "Bye", s.handleBye, rpc2.Inline()),
 		handle(s, r, mWatchArgs, "WatchArgs", s.handleWatchArgs),
 		handle(s, r, mUnwatchArgs, "UnwatchArgs", s.handleUnwatchArgs),
-		handle(s, r, mRequest, "Request", s.handleRequest),
+		handle(s, r, mRequest, "Request", s.handleRequest, rpc2.Detached()),
 		handle(s, r, mUnrequest, "Unrequest", s.handleUnrequest, rpc2.Ordered()),
 		handle(s, r, mDescribe, "Describe", s.handleDescribe),
 		handle(s, r, mStats, "Stats", s.handleStats),
@@ -233,19 +233,17 @@ func (s *Server) mutate(ctx context.Context, c *rpc2.Conn, se *session, m *msgMu
 	}
 	// The mutation is canceled when the client cancels the call, not when
 	// its connection drops: the client may come back and ask for the
-	// outcome, so it runs to the end.
-	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() {
-		if c.Context().Err() == nil {
-			cancel()
-		}
-	})
+	// outcome, so it runs to the end. A request's ctx is that already (its
+	// method is rpc2.Detached); a notification's is the connection's, and
+	// its sender can't cancel it.
+	mctx := ctx
+	if !reply {
+		mctx = context.WithoutCancel(ctx)
+	}
 	ran := s.runMutation(mctx, m, resp)
 	if ran {
 		s.stats.traffic.mutation(resp)
 	}
-	stop()
-	cancel()
 	s.endMutation()
 	if !ran {
 		// dropped before it started (its caller gave up): forget it, so a

@@ -58,7 +58,7 @@ func (c *Conn) trackRequest(seq uint64, h *handlerCtx) error {
 	}
 	// cancelActive sets closed before it looks at the table: either it
 	// sees h, or this sees closed.
-	if t.closed.Load() {
+	if t.closed.Load() && !h.detached {
 		h.cancel()
 	}
 	return nil
@@ -107,7 +107,7 @@ func (c *Conn) cancelActive() {
 	t := &c.active
 	t.closed.Store(true)
 	for i := range t.slots {
-		if h := t.slots[i].Load(); h != nil {
+		if h := t.slots[i].Load(); h != nil && !h.detached {
 			h.cancel()
 		}
 	}
@@ -117,6 +117,8 @@ func (c *Conn) cancelActive() {
 	t.nover.Store(0)
 	t.mu.Unlock()
 	for _, h := range over {
-		h.cancel()
+		if !h.detached {
+			h.cancel()
+		}
 	}
 }

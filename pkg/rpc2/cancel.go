@@ -16,7 +16,7 @@ import (
 
 // handlerCtx is the context a handler receives. For a request it is
 // canceled when the peer cancels the call, when the handler returns, or when
-// the connection ends; for a notification it ends with the connection (it
+// the connection ends (unless the method is Detached); for a notification it ends with the connection (it
 // behaves as the connection's context). It is allocated together with the
 // request's arguments and reply (see HandleFunc), and its Done channel is made
 // only when someone asks for it, so a handler that never looks at ctx.Done
@@ -26,10 +26,12 @@ import (
 // contexts derived from it (context.WithTimeout, ...) start no goroutine.
 type handlerCtx struct {
 	c       *Conn
-	seq     uint64      // of a request
-	tracked bool        // a request, registered in c.active by seq
-	inline  bool        // an Inline handler: runs on the read loop
-	running atomic.Bool // the handler is running (see Queue)
+	seq     uint64 // of a request
+	tracked bool   // a request, registered in c.active by seq
+	inline  bool   // an Inline handler: runs on the read loop
+	// detached: the end of the connection does not cancel it (see Detached)
+	detached bool
+	running  atomic.Bool // the handler is running (see Queue)
 
 	// state is 1 once canceled; observed is set once Done or AfterFunc was
 	// called. So the common request, whose handler never asks for Done,

@@ -3,6 +3,7 @@ package rpc2
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -276,5 +277,56 @@ func TestActiveTableOverflow(t *testing.T) {
 	assert.ErrorIs(t, c.Err(), ErrProtocol)
 	for range 2 {
 		require.Equal(t, "ctx done", recvWithin(t, started), "the end of the connection reaches every request")
+	}
+}
+
+// TestDetachedOutlivesConnection: the context of a Detached method's request
+// survives the end of its connection and ends when the handler returns; an
+// ordinary request's context ends with the connection.
+func TestDetachedOutlivesConnection(t *testing.T) {
+	for _, detached := range []bool{true, false} {
+		t.Run(fmt.Sprintf("detached=%t", detached), func(t *testing.T) {
+			entered := make(chan context.Context, 1)
+			release := make(chan struct{})
+			r := NewRegistry()
+			var opts []HandlerOption
+			if detached {
+				opts = append(opts, Detached())
+			}
+			require.NoError(t, HandleFunc(r, 1, "work", func(ctx context.Context, _ *Conn, _ *Args, _ *Reply) error {
+				entered <- ctx
+				<-release
+				return nil
+			}, opts...))
+			c, s := connPair(t, pipePair, nil, r)
+			go func() { _ = c.Call(context.Background(), 1, &Args{}, &Reply{}) }()
+			var ctx context.Context
+			select {
+			case ctx = <-entered:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the handler did not start")
+			}
+			require.NoError(t, c.Close())
+			select {
+			case <-s.Context().Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("the server end did not see the connection end")
+			}
+			if detached {
+				assert.NoError(t, ctx.Err(), "a detached request's context outlives its connection")
+			} else {
+				select {
+				case <-ctx.Done():
+				case <-time.After(10 * time.Second):
+					t.Fatal("an ordinary request's context did not end with its connection")
+				}
+			}
+			close(release)
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("the context did not end when the handler returned")
+			}
+		})
 	}
 }

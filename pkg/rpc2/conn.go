@@ -292,7 +292,7 @@ func (c *Conn) handleRequest(f frame) error {
 		code, msg = CodeUnavailable, "shutting down"
 	default:
 		hc, args, reply = h.newCall()
-		hc.c, hc.inline = c, h.inline
+		hc.c, hc.inline, hc.detached = c, h.inline, h.detached
 	}
 	if refused {
 		if err := c.skipBody(f); err != nil {

@@ -45,12 +45,23 @@ func Inline() HandlerOption {
 	return HandlerOption{func(h *handler) { h.inline = true }}
 }
 
+// Detached makes the context of a request of the method end only when the
+// peer cancels the call or the handler returns, not when the connection
+// ends: for work that must run to its end even if its caller's connection
+// drops, so that the caller can come back (on a new connection) and learn
+// the outcome. Close and Shutdown still wait for the handler. It has no
+// effect on notifications, whose context is the connection's.
+func Detached() HandlerOption {
+	return HandlerOption{func(h *handler) { h.detached = true }}
+}
+
 // handler is one registered method.
 type handler struct {
-	method  Method
-	name    string
-	ordered bool
-	inline  bool
+	method   Method
+	name     string
+	ordered  bool
+	inline   bool
+	detached bool
 	// newCall allocates, for one request, the handler's context and new
 	// argument and reply values (for HandleFunc in one allocation).
 	newCall func() (*handlerCtx, any, any)
