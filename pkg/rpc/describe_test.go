@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -113,38 +112,11 @@ func TestDescribeUnreachable(t *testing.T) {
 // TestDescribeSilentServer: a peer that accepts and never answers costs the
 // caller its ctx deadline, not more, and leaves nothing running.
 func TestDescribeSilentServer(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	var conns []net.Conn
-	var mu sync.Mutex
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			nc, err := lis.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, nc)
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		_ = lis.Close()
-		wg.Wait()
-		mu.Lock()
-		for _, nc := range conns {
-			_ = nc.Close()
-		}
-		mu.Unlock()
-	}()
-
+	addr := silentServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, _, err = rpc.Describe(ctx, lis.Addr().String())
+	_, _, err := rpc.Describe(ctx, addr)
 	require.ErrorIs(t, err, rpc.ErrNetwork)
 	require.True(t, errors.Is(err, context.DeadlineExceeded), "%v", err)
 	require.Less(t, time.Since(start), deadline)

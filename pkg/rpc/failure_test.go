@@ -1251,37 +1251,11 @@ func TestFailStartup(t *testing.T) {
 		assert.Less(t, took, time.Second)
 	})
 	t.Run("silent server", func(t *testing.T) {
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		var (
-			wg    sync.WaitGroup
-			mu    sync.Mutex
-			conns []net.Conn
-		)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				nc, err := lis.Accept()
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				conns = append(conns, nc)
-				mu.Unlock()
-			}
-		}()
-		defer func() {
-			_ = lis.Close()
-			wg.Wait()
-			for _, nc := range conns {
-				_ = nc.Close()
-			}
-		}()
+		addr := silentServer(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		c, err := rpc.Dial(ctx, lis.Addr().String(), failStruct(), failNames)
+		c, err := rpc.Dial(ctx, addr, failStruct(), failNames)
 		took := time.Since(start)
 		t.Logf("Dial (300ms ctx) to a server that never answers: %v after %s", err, took.Round(time.Millisecond))
 		assert.Error(t, err)

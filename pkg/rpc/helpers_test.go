@@ -2,6 +2,8 @@ package rpc_test
 
 import (
 	"context"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,4 +103,41 @@ func waitSynced(t testing.TB, w *rpc.Worker, src *am.Machine) {
 	want := src.Time(nil)
 	<-w.WhenTime(src.StateNames(), want, ctx)
 	require.Equal(t, want, w.Time(nil), "mirror of %s vs source", w.ID())
+}
+
+// silentServer listens on a loopback port and accepts connections that
+// never answer (a peer that stalls after the TCP handshake); they are
+// closed when the test ends.
+func silentServer(t testing.TB) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, nc)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = lis.Close()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, nc := range conns {
+			_ = nc.Close()
+		}
+	})
+	return lis.Addr().String()
 }
