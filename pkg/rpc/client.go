@@ -38,6 +38,8 @@ type Client struct {
 	names       am.S
 	hash        uint64
 	stateHashes []uint64
+	// follow lists the indexes of the states the mirror follows (nil: all)
+	follow []int
 	reg         *rpc2.Registry
 
 	ctx    context.Context
@@ -147,11 +149,17 @@ func NewClient(
 		}
 	}
 
+	follow, err := o.follow.indexes(stateNames)
+	if err != nil {
+		return nil, err
+	}
+
 	mach, err := am.NewCommon(ctx, "c-"+id, ss.States, ss.Names, nil, nil, nil)
 	if err != nil {
 		return nil, err
 	}
 	c := &Client{
+		follow:      follow,
 		Mach:        mach,
 		id:          id,
 		addr:        addr,
@@ -495,6 +503,7 @@ func (c *Client) handshake(ctx context.Context, nc net.Conn) (*link, error) {
 		Epoch:        epoch,
 		Version:      c.Worker.appliedVersion(),
 		StateHashes:  c.stateHashes,
+		Sync:         c.follow,
 	}, &resp)
 	if err == nil && resp.Session != session && session != "" {
 		// a new session (the server lost the old one): register the

@@ -180,6 +180,7 @@ type clientOpts struct {
 	token          []byte
 	sec            clientSec
 	maxRequests    int
+	follow         followOpts
 }
 
 func defaultClientOpts() clientOpts {

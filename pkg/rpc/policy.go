@@ -82,6 +82,22 @@ func (s *Server) stateIndex(name string) int {
 	return -1
 }
 
+// syncMask checks the states a client asks to follow (nil: all) and
+// returns them as a mask.
+func (s *Server) syncMask(idxs []int) ([]bool, error) {
+	if idxs == nil {
+		return nil, nil
+	}
+	m := make([]bool, len(s.names))
+	for _, i := range idxs {
+		if i < 0 || i >= len(s.names) {
+			return nil, codeErr(CodeInvalidParams, "sync: state index %d out of range [0, %d)", i, len(s.names))
+		}
+		m[i] = true
+	}
+	return m, nil
+}
+
 // mask turns a list of state names into a mask by index (nil: all).
 func (s *Server) mask(states am.S) []bool {
 	if states == nil {

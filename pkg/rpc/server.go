@@ -41,6 +41,7 @@ type Server struct {
 	index  map[string]int
 	hash   uint64
 	tracer *sourceTracer
+	fan    *fanout
 	reg    *rpc2.Registry
 	// epoch identifies this server process to clients: a session can only
 	// resume with the epoch that made it.
@@ -48,7 +49,7 @@ type Server struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	// wg owns the goroutines of serving (accept loop, pushers, watches);
+	// wg owns the goroutines of serving (accept loop, fan-out, watches);
 	// bg owns a shutdown started by removing Start.
 	wg       sync.WaitGroup
 	bg       sync.WaitGroup
@@ -129,6 +130,7 @@ func NewServer(
 	}
 	s.hash = SchemaHash(worker.GetStruct(), s.names)
 	s.tracer = newSourceTracer(s)
+	s.fan = newFanout(s)
 	if err := s.tracer.attach(); err != nil {
 		mach.Dispose()
 		return nil, err
@@ -377,6 +379,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, se := range sessions {
 		se.close()
 	}
+	s.fan.stop()
 	s.wg.Wait()
 	return err
 }

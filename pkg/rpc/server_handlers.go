@@ -94,6 +94,10 @@ func (s *Server) handleHandshake(
 	if m.SchemaHash != s.hash {
 		return codeErr(CodeSchemaMismatch, "%s", s.relationsDiff(m))
 	}
+	follow, err := s.syncMask(m.Sync)
+	if err != nil {
+		return err
+	}
 	if s.stopping.Load() {
 		return codeErr(CodeStopped, "server %s is shutting down", s.id)
 	}
@@ -122,9 +126,9 @@ func (s *Server) handleHandshake(
 			}
 			se = s.newSession(m.ClientID)
 			se.identity, se.grant = identity, g
+			se.follow(follow)
 			s.sessions[se.id] = se
-			s.wg.Add(1)
-			go se.pusher()
+			s.fan.start()
 		}
 		s.mu.Unlock()
 		var err error

@@ -215,11 +215,9 @@ func (se *session) addAnswer(e *reqEntry, args am.A) {
 	w.e = e
 	se.mu.Lock()
 	se.answers = append(se.answers, w)
+	// while a mutation is in flight, the update that ends it carries the
+	// answer
 	busy := se.inflight > 0
-	if busy {
-		// the update that ends that mutation carries the answer
-		se.missed = true
-	}
 	se.mu.Unlock()
 	if !busy {
 		se.signal()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	am "github.com/arpc-go/arpc/pkg/machine"
@@ -34,7 +35,6 @@ type session struct {
 	// without an authenticator); grant is what it may do.
 	identity string
 	grant    *grant
-	sig      chan struct{}
 	ctx      context.Context
 	cancel   context.CancelFunc
 
@@ -51,7 +51,6 @@ type session struct {
 	ring      []msgUpdate // the latest updates, oldest first, for resuming
 	errSent   error
 	inflight  int
-	missed    bool
 	matched   []uint64
 	// fired remembers which update carried each matched watch, so that a
 	// client whose stream can't resume still learns of the matches it
@@ -65,6 +64,16 @@ type session struct {
 	expiry  *time.Timer
 	closed  bool
 	scratch []tickEntry
+
+	// follows marks the states the client's mirror follows (nil: all)
+	follows []bool
+	// interest marks the states the session observes (nil: all), so that
+	// the fan-out passes over a session none of whose states changed
+	interest bitset
+	// marked: the session is in the fan-out's list; pass: the fan-out's
+	// last pass that pushed to it (owned by the fan-out's goroutine)
+	marked atomic.Bool
+	pass   uint64
 }
 
 // firedWatch is a matched watch and the version of the update that said so.
@@ -79,14 +88,13 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// newSession makes a session; the caller starts its pusher.
+// newSession makes a session.
 func (s *Server) newSession(clientID string) *session {
 	n := len(s.names)
 	se := &session{
 		s:         s,
 		id:        newSessionID(),
 		clientID:  clientID,
-		sig:       make(chan struct{}, 1),
 		base:      make(am.Time, n),
 		baseExits: make(am.Time, n),
 		watches:   map[uint64]context.CancelFunc{},
@@ -98,40 +106,57 @@ func (s *Server) newSession(clientID string) *session {
 	return se
 }
 
-// signal wakes the pusher without blocking.
-func (se *session) signal() {
-	select {
-	case se.sig <- struct{}{}:
-	default:
+// signal schedules a push of the session's news (see fanout).
+func (se *session) signal() { se.s.fan.mark(se) }
+
+// follow sets the states the session's mirror follows (nil: all), and with
+// the grant's, those whose changes concern the session.
+func (se *session) follow(mask []bool) {
+	se.follows = mask
+	obs := se.grant.observe
+	if mask == nil && obs == nil {
+		se.interest = nil
+		return
+	}
+	se.interest = newBitset(len(se.s.names))
+	for i := range se.s.names {
+		if (mask == nil || mask[i]) && (obs == nil || obs[i]) {
+			se.interest.set(i)
+		}
 	}
 }
 
-// signalSessions wakes every attached session's pusher. A session with a
-// mutation in flight is not woken: it is marked, and the update that ends
-// that mutation (taken under the same lock, after this pass's transitions
-// were recorded) carries the change, so a client's own mutations cost no
-// push and no wake-up.
-func (s *Server) signalSessions() {
-	s.mu.Lock()
-	for _, se := range s.sessions {
-		se.mu.Lock()
-		switch {
-		case se.conn == nil:
-		case se.inflight > 0:
-			se.missed = true
-		default:
-			se.signal()
-		}
-		se.mu.Unlock()
+// visible drops the entries of states the session may not observe or does
+// not follow.
+func (se *session) visible(entries []tickEntry) []tickEntry {
+	entries = se.grant.visible(entries)
+	if se.follows == nil {
+		return entries
 	}
-	s.mu.Unlock()
+	return slices.DeleteFunc(entries, func(e tickEntry) bool { return !se.follows[e.idx] })
+}
+
+// hide zeroes, in a full clock, the states the session may not observe or
+// does not follow.
+func (se *session) hide(t am.Time) {
+	se.grant.hide(t)
+	for i, on := range se.follows {
+		if !on && i < len(t) {
+			t[i] = 0
+		}
+	}
+}
+
+// observesAny reports whether the session observes a state of changed.
+func (se *session) observesAny(changed bitset) bool {
+	return se.interest == nil || se.interest.intersects(changed)
 }
 
 // nextLocked fills u with what changed since the baseline and moves the
 // baseline. A non-empty update gets the next version and is kept for
 // resuming. se.mu must be held, and se.wmu by the caller that sends u.
 func (se *session) nextLocked(u *msgUpdate) {
-	entries := se.grant.visible(se.s.tracer.diff(se.scratch[:0], se.base, se.baseExits))
+	entries := se.visible(se.s.tracer.diff(se.scratch[:0], se.base, se.baseExits))
 	if err := se.s.source.Err(); err != se.errSent && err != nil {
 		se.errSent = err
 		u.err = se.grant.errFor(se.s.wireErr(err))
@@ -171,7 +196,7 @@ func (se *session) fullLocked(u *msgUpdate, from uint64) {
 	u.version = se.version
 	u.full = true
 	u.time = slices.Clone(se.base)
-	se.grant.hide(u.time)
+	se.hide(u.time)
 	if err := se.s.source.Err(); err != nil {
 		se.errSent = err
 		u.err = se.grant.errFor(se.s.wireErr(err))
@@ -226,9 +251,8 @@ func (se *session) flush(ctx context.Context, replyConn *rpc2.Conn, endMutation 
 	var u msgUpdate
 	se.mu.Lock()
 	if endMutation {
-		se.inflight--
 		// the update below carries every change recorded so far
-		se.missed = false
+		se.inflight--
 	}
 	conn := se.conn
 	if conn == nil || se.closed {
@@ -260,59 +284,50 @@ func (se *session) flush(ctx context.Context, replyConn *rpc2.Conn, endMutation 
 	return v, err
 }
 
-// endNoReply ends a mutation that has no reply: the pusher sends its
-// effect (always woken: the mutation's own change has no reply to ride).
+// endNoReply ends a mutation that has no reply: the fan-out sends its
+// effect (always: the mutation's own change has no reply to ride).
 func (se *session) endNoReply() {
 	se.mu.Lock()
 	se.inflight--
-	if se.inflight == 0 {
-		se.missed = false
-	}
 	se.mu.Unlock()
 	se.signal()
 }
 
-// pusher sends the source's changes to the client, gathering them for the
-// push interval, until the session ends. Changes are merged into one diff
-// per push, so a slow client costs memory proportional to the number of
-// states, never to the number of changes.
-func (se *session) pusher() {
-	defer se.s.wg.Done()
-	interval := se.s.opts.pushInterval
-	var timer *time.Timer
-	if interval > 0 {
-		timer = time.NewTimer(time.Hour)
-		timer.Stop()
-		defer timer.Stop()
+// push sends the session's news as a notification. It never waits for the
+// client: when the client has not yet handled the updates already sent, it
+// returns an error wrapping rpc2.ErrWouldBlock and the news wait (merged
+// into the next diff). A session with a mutation in flight is left alone:
+// the update that ends the mutation carries the news.
+func (se *session) push() error {
+	se.wmu.Lock()
+	defer se.wmu.Unlock()
+	se.mu.Lock()
+	conn, idle := se.conn, se.inflight == 0 && !se.closed
+	se.mu.Unlock()
+	if conn == nil || !idle {
+		return nil
 	}
-	for {
-		select {
-		case <-se.ctx.Done():
-			return
-		case <-se.sig:
-		}
-		if timer != nil {
-			timer.Reset(interval)
-			select {
-			case <-se.ctx.Done():
-				return
-			case <-timer.C:
-			}
-		}
+	err := conn.TryNotify(mUpdate, func() any {
+		u := new(msgUpdate)
 		se.mu.Lock()
-		busy := se.inflight > 0
-		if busy {
-			se.missed = true
+		if se.conn == conn && !se.closed {
+			se.nextLocked(u)
 		}
 		se.mu.Unlock()
-		if busy {
-			// the update ending that mutation carries the change
-			continue
+		if u.version == 0 {
+			return nil
 		}
-		if _, err := se.flush(se.ctx, nil, false); err != nil && !errors.Is(err, errDetached) {
-			se.s.opts.logger.Debug("arpc: push failed", "client", se.clientID, "err", err)
-		}
+		// counted before it is written, so that a client that has it sees
+		// it counted
+		se.s.calls.Add(1)
+		se.s.stats.traffic.pushes.Add(1)
+		return u
+	})
+	if err != nil && !errors.Is(err, rpc2.ErrWouldBlock) {
+		// the update waits in the resume buffer for the client's return
+		se.s.closeConn(conn)
 	}
+	return err
 }
 
 // attach binds a (re)connected client to the session and queues, on conn,
@@ -407,7 +422,7 @@ func (se *session) detach(conn *rpc2.Conn) (detached, expireNow bool) {
 	return true, false
 }
 
-// close ends the session: its watches and pusher stop.
+// close ends the session: its watches stop.
 func (se *session) close() {
 	se.mu.Lock()
 	if se.closed {

@@ -20,6 +20,9 @@ type sourceTracer struct {
 	multi []int
 	// args are the arguments of each state's last activation
 	args []am.A
+	// changed marks, one bit per state index, the states whose tick moved
+	// since the fan-out last took it
+	changed bitset
 }
 
 func newSourceTracer(s *Server) *sourceTracer {
@@ -33,6 +36,7 @@ func newSourceTracer(s *Server) *sourceTracer {
 	t.exits = make(am.Time, len(s.names))
 	t.time = make(am.Time, len(s.names))
 	t.args = make([]am.A, len(s.names))
+	t.changed = newBitset(len(s.names))
 	return t
 }
 
@@ -68,6 +72,11 @@ func (t *sourceTracer) TransitionEnd(tr *am.Transition) {
 	t.mu.Lock()
 	copy(t.time, after)
 	if len(before) == len(after) {
+		for i, v := range after {
+			if v != before[i] {
+				t.changed.set(i)
+			}
+		}
 		t.recordArgsLocked(before, after, tr.Args())
 		for _, i := range t.multi {
 			if before[i]%2 == 1 && after[i]%2 == 0 {
@@ -78,9 +87,25 @@ func (t *sourceTracer) TransitionEnd(tr *am.Transition) {
 	t.mu.Unlock()
 }
 
-// QueueEnd wakes every session's pusher once per queue pass.
+// QueueEnd tells the fan-out, once per queue pass, that the source changed.
+// It costs the same whatever the number of sessions: the fan-out does the
+// work on its own goroutine.
 func (t *sourceTracer) QueueEnd(*am.Machine) {
-	t.s.signalSessions()
+	t.s.fan.sourceChanged()
+}
+
+// takeChanged moves the changed-state bits into dst (cleared first) and
+// clears them, and reports whether any was set.
+func (t *sourceTracer) takeChanged(dst bitset) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	any := false
+	for i, w := range t.changed {
+		dst[i] = w
+		t.changed[i] = 0
+		any = any || w != 0
+	}
+	return any
 }
 
 // snapshot copies the clock and the exit counters into time and exits.

@@ -58,6 +58,9 @@ type msgHandshake struct {
 	// StateHashes hash each state's definition, so that a refusal can
 	// name the states that differ.
 	StateHashes []uint64
+	// Sync lists the indexes of the states the mirror follows (selective
+	// sync); nil follows every state.
+	Sync []int
 }
 
 // respHandshake accepts a session. Before it, on the same stream, the server
@@ -459,6 +462,13 @@ func (m *msgHandshake) AppendBinary(b []byte) ([]byte, error) {
 	for _, h := range m.StateHashes {
 		b = binary.LittleEndian.AppendUint64(b, h)
 	}
+	if m.Sync != nil {
+		// optional trailing section: its absence means every state
+		b = binary.AppendUvarint(b, uint64(len(m.Sync)))
+		for _, i := range m.Sync {
+			b = binary.AppendUvarint(b, uint64(i))
+		}
+	}
 	return b, nil
 }
 
@@ -481,6 +491,14 @@ func (m *msgHandshake) UnmarshalBinary(data []byte) error {
 	m.StateHashes = make([]uint64, n)
 	for i := range m.StateHashes {
 		m.StateHashes[i] = r.fixed64()
+	}
+	if r.err == nil && len(r.b) > 0 {
+		n = r.count(1)
+		m.Sync = make([]int, n)
+		for i := range m.Sync {
+			// the server checks the range; this keeps the int positive
+			m.Sync[i] = int(min(r.uvarint(), 1<<31))
+		}
 	}
 	return r.done()
 }

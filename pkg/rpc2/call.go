@@ -236,6 +236,47 @@ func (c *Conn) Notify(ctx context.Context, m Method, args any) error {
 	return err
 }
 
+// TryNotify sends a notification without ever waiting for the peer: it
+// takes one unit of the peer's flow-control window and room in the write
+// buffer first, and when either is missing it returns an error wrapping
+// ErrWouldBlock at once, without calling args. Otherwise it calls args, and
+// sends what it returns (nil sends nothing and gives the credit back).
+//
+// args runs before the connection's locks are taken, so it may compute the
+// message then, for example to merge every change made while the peer was
+// not reading into one message: a slow peer then costs one message, never a
+// queue of them. The frame is written by the caller when no other goroutine
+// is writing (a write the peer's window keeps small, bounded by the write
+// timeout), else by the goroutine writing now. Safe for concurrent use.
+func (c *Conn) TryNotify(m Method, args func() any) error {
+	if m == 0 {
+		return errMethod0
+	}
+	if err := c.ctx.Err(); err != nil {
+		return c.endErr()
+	}
+	if !c.tryAcquireCredit() {
+		return fmt.Errorf("%w: the peer's flow-control window is full", ErrWouldBlock)
+	}
+	c.wmu.Lock()
+	full := len(c.wbuf) >= writeBufLimit
+	c.wmu.Unlock()
+	if full {
+		c.addCredit(1)
+		return fmt.Errorf("%w: the write buffer is full", ErrWouldBlock)
+	}
+	body := args()
+	if isNil(body) {
+		c.addCredit(1)
+		return nil
+	}
+	queued, err := c.sendFrame(c.ctx, kindNotify, 0, m, body, sendAsync)
+	if !queued {
+		c.addCredit(1)
+	}
+	return err
+}
+
 // Queue is Notify without the write: it appends the notification to the
 // connection's write buffer and returns, so that the message goes out in the
 // same write as the next frame. A handler that queues an update and then

@@ -20,11 +20,12 @@ var (
 	// twice the keepalive interval (see WithKeepalive). The connection ends
 	// with an error wrapping both ErrConnLost and ErrKeepalive.
 	ErrKeepalive = errors.New("rpc2: peer silent")
-	// ErrWouldBlock is returned by Queue called from an Inline handler when
-	// it would have to wait for the peer (for flow-control credit or for room
-	// in the write buffer): the read loop that runs the handler is the one
-	// that would read the peer's answer. Nothing is queued.
-	ErrWouldBlock = errors.New("rpc2: would block the read loop")
+	// ErrWouldBlock is returned where a send would have to wait for the peer
+	// (for flow-control credit or for room in the write buffer) and must not:
+	// by TryNotify, and by Queue called from an Inline handler (the read loop
+	// that runs the handler is the one that would read the peer's answer).
+	// Nothing is sent.
+	ErrWouldBlock = errors.New("rpc2: would block")
 	// ErrTooLarge reports a frame over the configured maximum message size,
 	// outgoing (an error for that call) or incoming (the connection closes).
 	ErrTooLarge = errors.New("rpc2: message too large")
