@@ -40,7 +40,7 @@ type Client struct {
 	stateHashes []uint64
 	// follow lists the indexes of the states the mirror follows (nil: all)
 	follow []int
-	reg         *rpc2.Registry
+	reg    *rpc2.Registry
 
 	ctx    context.Context
 	cancel context.CancelFunc
