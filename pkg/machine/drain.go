@@ -216,38 +216,55 @@ func drainDigitF(m *Machine, own uint64, root *rootState, id uint64, k int) Resu
 
 // drainsOnStack reports whether the calling goroutine is inside a drain
 // session of the machine with drain id id: whether id is encoded by
-// trampolines on its stack. It walks the whole stack, whatever its depth.
+// trampolines on its stack. It walks the stack from the innermost frame in
+// chunks and stops at the first match, so a handler's mutation (the
+// trampolines a few frames below it) costs a short walk; a goroutine that
+// is not the drainer has its whole stack walked, whatever its depth.
 func drainsOnStack(id uint64) bool {
-	var buf [64]uintptr
-	pcs := buf[:]
-	n := runtime.Callers(2, pcs)
-	for n == len(pcs) {
-		pcs = make([]uintptr, 2*len(pcs))
-		n = runtime.Callers(2, pcs)
+	var buf [32]uintptr
+	var sc drainScan
+	for skip := 2; ; {
+		n := runtime.Callers(skip, buf[:])
+		if sc.scan(buf[:n], id) {
+			return true
+		}
+		if n < len(buf) {
+			return false
+		}
+		skip += n
 	}
-	// innermost frame first: the end marker, the digits from the least
-	// significant one, then the begin marker
-	in := false
-	var got uint64
-	var shift uint
-	for _, pc := range pcs[:n] {
+}
+
+// drainScan decodes the drain ids encoded on a stack, innermost frame
+// first: the end marker, the digits from the least significant one, then
+// the begin marker. Its state carries over from one chunk of frames to the
+// next.
+type drainScan struct {
+	in    bool
+	got   uint64
+	shift uint
+}
+
+// scan reads pcs and reports whether they complete the encoding of id.
+func (s *drainScan) scan(pcs []uintptr, id uint64) bool {
+	for _, pc := range pcs {
 		switch {
 		case pc == drainPCs.end:
-			in, got, shift = true, 0, 0
-		case !in:
+			s.in, s.got, s.shift = true, 0, 0
+		case !s.in:
 		case pc == drainPCs.begin:
-			if got == id {
+			if s.got == id {
 				return true
 			}
-			in = false
+			s.in = false
 		default:
 			d := digitOf(pc)
-			if d < 0 || shift >= 64 {
-				in = false
+			if d < 0 || s.shift >= 64 {
+				s.in = false
 				continue
 			}
-			got |= uint64(d) << shift
-			shift += 4
+			s.got |= uint64(d) << s.shift
+			s.shift += 4
 		}
 	}
 	return false

@@ -272,7 +272,9 @@ func (se *session) flush(ctx context.Context, replyConn *rpc2.Conn, endMutation 
 	// resumes from what it has (the update waits in the resume buffer).
 	var err error
 	if conn == replyConn {
-		err = conn.Queue(conn.Context(), mUpdate, &u)
+		// the handler's context without its cancel: the frame is held
+		// for the reply (one write), and a client's cancel can't drop it
+		err = conn.Queue(context.WithoutCancel(ctx), mUpdate, &u)
 	} else {
 		se.s.calls.Add(1)
 		se.s.stats.traffic.pushes.Add(1)

@@ -28,10 +28,13 @@ func (call *Call) complete() {
 	}
 }
 
-var callPool = sync.Pool{New: func() any { return &Call{Done: make(chan *Call, 1)} }}
+// callPool recycles the Calls of Call. Each gets a fresh Done channel: a
+// channel made inside a testing/synctest bubble must not be used outside it,
+// and a pooled one could cross from a test's bubble into another test.
+var callPool = sync.Pool{New: func() any { return new(Call) }}
 
 func putCall(call *Call) {
-	call.Args, call.Reply, call.Error, call.seq, call.deadline = nil, nil, nil, 0, 0
+	call.Args, call.Reply, call.Error, call.seq, call.deadline, call.Done = nil, nil, nil, 0, 0, nil
 	callPool.Put(call)
 }
 
@@ -114,7 +117,7 @@ func (c *Conn) Call(ctx context.Context, m Method, args, reply any) error {
 		return err
 	}
 	call := callPool.Get().(*Call)
-	call.Method, call.Args, call.Reply = m, args, reply
+	call.Method, call.Args, call.Reply, call.Done = m, args, reply, make(chan *Call, 1)
 	if err := c.register(call); err != nil {
 		c.addCredit(1)
 		putCall(call)

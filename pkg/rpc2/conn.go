@@ -39,7 +39,7 @@ type Conn struct {
 	flushing bool   // a goroutine is writing; it writes wbuf before it stops
 	werr     error  // sticky: the write side has failed or the conn has ended
 	wwait    chan struct{}
-	kick     chan struct{} // wakes the writer goroutine
+	writerOn atomic.Bool // a writer goroutine runs (started on demand, see wake)
 	appended uint64        // bytes ever appended to wbuf
 	written  uint64        // bytes handed to nc.Write
 	queued   atomic.Bool   // wbuf holds frames of Queue that nobody is writing yet
@@ -75,7 +75,20 @@ type Conn struct {
 	closing      atomic.Bool    // drained: the writer ends the write side once all is written
 	wshut        atomic.Bool    // the write side was ended by a drain
 	endMode      atomic.Uint32  // how the handlers left at the end are treated, see drain.go
-	wg           sync.WaitGroup // workers, ordered worker, context watcher, timers
+	wg           sync.WaitGroup // workers, ordered worker, writer, context watcher, timers
+	// gmu guards ended: once the read loop waits for wg, no goroutine
+	// is added to it (see spawn)
+	gmu   sync.Mutex
+	ended bool
+	// retire asks parked workers to exit (an idle connection keeps none)
+	retire chan struct{}
+	// stopWatch and stopTimers release the parent-context watch and the
+	// timers, which run as callbacks rather than goroutines of their own
+	stopWatch  func()
+	stopTimers func()
+	// afterEnd is the server's end-of-connection work (OnDisconnect), run
+	// by the read loop after done is closed
+	afterEnd func(*Conn)
 
 	// Contexts of the requests read and not finished, by seq, so that a
 	// cancel frame finds them; see active.go.
@@ -107,7 +120,7 @@ type Conn struct {
 // with an error wrapping ErrInvalid.
 func NewConn(nc net.Conn, r *Registry, opts ...Option) *Conn {
 	cfg, err := newConfig(opts)
-	return newConn(context.Background(), nc, r, cfg, err, false)
+	return newConn(context.Background(), nc, r, cfg, err, false, nil)
 }
 
 // Dial connects to address on the named network (as net.Dialer.DialContext
@@ -126,15 +139,18 @@ func Dial(ctx context.Context, network, address string, r *Registry, opts ...Opt
 	return c, nil
 }
 
-func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr error, gated bool) *Conn {
+// newConn makes a Conn and starts its read loop; afterEnd, if not nil, runs
+// on the read loop once the connection has ended and done is closed.
+func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr error, gated bool, afterEnd func(*Conn)) *Conn {
 	c := &Conn{
 		nc:      nc,
 		reg:     r,
 		cfg:     cfg,
 		log:     cfg.log,
 		pending: make(map[uint64]*Call),
-		ready:   make(chan struct{}),
-		done:    make(chan struct{}),
+		ready:    make(chan struct{}),
+		done:     make(chan struct{}),
+		afterEnd: afterEnd,
 	}
 	c.ctx, c.cancel = context.WithCancel(base)
 	c.vctx = context.WithoutCancel(c.ctx)
@@ -145,6 +161,9 @@ func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr
 		c.fail(cfgErr)
 		close(c.ready)
 		close(c.done)
+		if afterEnd != nil {
+			afterEnd(c)
+		}
 		return c
 	}
 	c.codec = cfg.newCodec()
@@ -157,33 +176,66 @@ func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr
 	if !gated {
 		close(c.ready)
 	}
-	c.kick = make(chan struct{}, 1)
+	c.retire = make(chan struct{})
 	c.gated.Store(cfg.limits.gate != nil)
 	// The settings frame is the first frame on the wire: queued before any
 	// other sender can run, written by the writer goroutine (NewConn must
 	// not block on a write).
 	c.sendControl(kindSettings, uint64(cfg.window), false)
-	c.wg.Add(1)
-	go c.writer()
 	if cfg.callTimeout > 0 || cfg.keepalive > 0 || cfg.limits.timed() {
-		c.wg.Add(1)
-		go c.timers()
+		c.startTimers()
 	}
 	if base.Done() != nil {
-		c.wg.Add(1)
-		go c.watch(base)
+		c.watch(base)
 	}
 	go c.readLoop()
 	return c
 }
 
-// watch ends the connection when its parent context ends.
+// watch ends the connection when its parent context ends. It is a callback
+// of the context, not a goroutine: an idle connection costs no stack for it.
 func (c *Conn) watch(base context.Context) {
-	defer c.wg.Done()
-	<-c.ctx.Done()
-	if err := base.Err(); err != nil {
+	c.wg.Add(1) // released by the callback, or by stopWatch if it never runs
+	stop := context.AfterFunc(base, func() {
+		defer c.wg.Done()
 		c.fail(fmt.Errorf("%w: %w", ErrClosed, context.Cause(base)))
+	})
+	c.stopWatch = func() {
+		if stop() {
+			c.wg.Done()
+		}
 	}
+}
+
+// spawn runs fn on a new goroutine that the connection's end waits for,
+// unless the connection has ended (then it reports false).
+func (c *Conn) spawn(fn func()) bool {
+	c.gmu.Lock()
+	defer c.gmu.Unlock()
+	if c.ended {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+// waitGoroutines waits, at the end of the read loop, for every goroutine and
+// callback of the connection, and makes sure no new one starts.
+func (c *Conn) waitGoroutines() {
+	c.gmu.Lock()
+	c.ended = true
+	c.gmu.Unlock()
+	if c.stopWatch != nil {
+		c.stopWatch()
+	}
+	if c.stopTimers != nil {
+		c.stopTimers()
+	}
+	c.wg.Wait()
 }
 
 // open lets handlers run (used by the Server after OnConnect).
@@ -196,7 +248,7 @@ func (c *Conn) open() {
 }
 
 // readLoop reads and routes frames until the connection ends, then waits for
-// the connection's other goroutines and closes done.
+// the connection's other goroutines, closes done and runs afterEnd.
 func (c *Conn) readLoop() {
 	err := c.readFrames()
 	end := lostError(err)
@@ -209,8 +261,11 @@ func (c *Conn) readLoop() {
 		}
 	}
 	c.fail(end)
-	c.wg.Wait()
+	c.waitGoroutines()
 	close(c.done)
+	if c.afterEnd != nil {
+		c.afterEnd(c)
+	}
 }
 
 func (c *Conn) readFrames() error {

@@ -65,13 +65,17 @@ func (c *Conn) addCredit(n int64) {
 // finishRequest accounts for a request or notification whose handler has
 // finished, before its reply is sent (so the peer's next request, sent when
 // it sees the reply, finds room). For a notification it returns the credit
-// now or batched (from the read loop, for an inline handler, without
-// writing). Once the reply is queued, the caller calls settled.
+// batched (from the read loop, for an inline handler, without writing).
+// Once the reply is queued, the caller calls settled.
 func (c *Conn) finishRequest(notify, readLoop bool) {
-	n := c.inflight.Add(-1)
+	c.inflight.Add(-1)
 	if notify {
+		// A batch is sent at once; fewer credits ride the next frame
+		// written (see flushLocked), so that a lone notification costs no
+		// write of its own. The peer is never short of more than a batch,
+		// a small part of its window.
 		batch := int64(max(1, c.cfg.window/8))
-		if f := c.freed.Add(1); f >= batch || n == 0 {
+		if f := c.freed.Add(1); f >= batch {
 			if f = c.freed.Swap(0); f > 0 {
 				if readLoop {
 					c.sendControl(kindCredit, uint64(f), false)

@@ -46,18 +46,27 @@ func (c *Conn) dispatch(r *request) {
 		go c.worker(r)
 	default: // all workers busy: the first to finish takes it
 		c.queue <- r
+		// unless the only one retired meanwhile (see worker)
+		select {
+		case c.sem <- struct{}{}:
+			c.wg.Add(1)
+			go c.worker(nil)
+		default:
+		}
 	}
 }
 
 // worker serves requests from the queue until the connection ends. Workers
 // are started on demand, at most WithMaxConcurrency per connection, and stay
-// parked when idle (so their grown stacks are reused).
+// parked when idle (so their grown stacks are reused), until the timers
+// find the connection idle for a whole period and retire them.
 func (c *Conn) worker(r *request) {
 	defer c.wg.Done()
 	c.waitReady()
 	for {
 		if r != nil {
-			c.serve(r)
+			c.serve(r) // r is recycled: not to be served again
+			r = nil
 		}
 		select {
 		case r = <-c.queue:
@@ -70,8 +79,33 @@ func (c *Conn) worker(r *request) {
 		select {
 		case r = <-c.handoff:
 		case r = <-c.queue:
+		case <-c.retire:
+			<-c.sem
+			// a request queued while this worker still held its slot
+			// is served by it, or by a worker dispatch starts
+			if len(c.queue) == 0 {
+				return
+			}
+			select {
+			case c.sem <- struct{}{}:
+			default:
+				return
+			}
 		case <-c.ctx.Done():
 			c.serveLeft(c.queue)
+			return
+		}
+	}
+}
+
+// retireWorkers ends the parked workers of a connection that was idle for
+// a whole timer period, so that an idle connection keeps no goroutine but
+// its read loop; the next request starts a worker again.
+func (c *Conn) retireWorkers() {
+	for {
+		select {
+		case c.retire <- struct{}{}:
+		default:
 			return
 		}
 	}

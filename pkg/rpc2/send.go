@@ -136,11 +136,18 @@ func (c *Conn) sendFrame(ctx context.Context, k kind, seq uint64, m Method, body
 	return true, err
 }
 
-// wake wakes the writer goroutine.
+// wake makes sure a writer goroutine will write what is in the buffer: it
+// starts one unless one is running. The writer exits once the buffer is
+// empty, so an idle connection has none. Whoever appends to the buffer does
+// so before calling wake, and the writer clears writerOn under wmu after
+// finding the buffer empty, so no frame is left behind.
 func (c *Conn) wake() {
-	select {
-	case c.kick <- struct{}{}:
-	default: // already kicked
+	if c.writerOn.Load() || !c.writerOn.CompareAndSwap(false, true) {
+		return
+	}
+	if !c.spawn(c.writer) {
+		// the connection has ended: nothing will be written
+		return
 	}
 }
 
@@ -158,13 +165,18 @@ func (c *Conn) sendControl(k kind, v uint64, optional bool) {
 	if c.werr != nil || (optional && len(c.wbuf) >= writeBufLimit) {
 		return
 	}
+	c.appendControlLocked(k, v)
+	if !c.flushing {
+		c.wake()
+	}
+}
+
+// appendControlLocked appends a control frame to the write buffer.
+func (c *Conn) appendControlLocked(k kind, v uint64) {
 	n := len(c.wbuf)
 	c.wbuf = append(c.wbuf, byte(1+uvarintLen(v)), byte(k))
 	c.wbuf = binary.AppendUvarint(c.wbuf, v)
 	c.appended += uint64(len(c.wbuf) - n)
-	if !c.flushing {
-		c.wake()
-	}
 }
 
 // writer writes on behalf of senders that must not block in a write. It also
@@ -172,14 +184,8 @@ func (c *Conn) sendControl(k kind, v uint64, optional bool) {
 // buffer is written and nobody else is writing, it makes every later send
 // fail with the drain's error and half-closes or closes the transport.
 func (c *Conn) writer() {
-	defer c.wg.Done()
+	c.wmu.Lock()
 	for {
-		select {
-		case <-c.kick:
-		case <-c.ctx.Done():
-			return
-		}
-		c.wmu.Lock()
 		var werr error
 		if !c.flushing {
 			werr = c.flushLocked()
@@ -192,6 +198,13 @@ func (c *Conn) writer() {
 				c.wwait = nil
 			}
 		}
+		// Done when nothing is left to write, or another goroutine is
+		// writing (it writes what is left, and wakes a writer again if
+		// the connection is closing).
+		done := shut || werr != nil || c.werr != nil || c.flushing || len(c.wbuf) == 0
+		if done {
+			c.writerOn.Store(false)
+		}
 		c.wmu.Unlock()
 		if werr != nil {
 			c.fail(werr)
@@ -199,6 +212,10 @@ func (c *Conn) writer() {
 		if shut {
 			c.closeWriteSide()
 		}
+		if done {
+			return
+		}
+		c.wmu.Lock()
 	}
 }
 
@@ -214,6 +231,12 @@ func (c *Conn) flushLocked() error {
 		c.wmu.Unlock()
 		runtime.Gosched()
 		c.wmu.Lock()
+	}
+	if len(c.wbuf) > 0 && c.werr == nil {
+		if f := c.freed.Swap(0); f > 0 {
+			// credits of handled notifications ride along (finishRequest)
+			c.appendControlLocked(kindCredit, uint64(f))
+		}
 	}
 	var failErr error
 	for len(c.wbuf) > 0 && c.werr == nil {

@@ -107,15 +107,15 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 			return err
 		}
 		delay = 0
-		c, err := s.track(ctx, nc)
+		// The connection's own read loop runs its end (OnDisconnect): a
+		// connection costs no goroutine of the server's.
+		mine.Add(1)
+		c, err := s.track(ctx, nc, func(*Conn) { mine.Done() })
 		if err != nil {
+			mine.Done()
 			return err
 		}
-		mine.Add(1)
-		go func() {
-			defer mine.Done()
-			_ = s.run(c)
-		}()
+		s.begin(c)
 	}
 }
 
@@ -137,43 +137,61 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) error {
 		_ = nc.Close()
 		return s.cfgErr
 	}
-	c, err := s.track(ctx, nc)
+	ended := make(chan struct{})
+	c, err := s.track(ctx, nc, func(*Conn) { close(ended) })
 	if err != nil {
 		return err
 	}
-	return s.run(c)
+	s.begin(c)
+	<-ended
+	return c.Err()
 }
 
 // track creates and registers the Conn for nc, unless the server is closed.
-func (s *Server) track(ctx context.Context, nc net.Conn) (*Conn, error) {
+// When the connection has ended, its read loop runs the OnDisconnect hook,
+// unregisters it, then calls ended.
+func (s *Server) track(ctx context.Context, nc net.Conn, ended func(*Conn)) (*Conn, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		_ = nc.Close()
 		return nil, ErrServerClosed
 	}
-	c := newConn(ctx, nc, s.reg, s.cfg, nil, true)
-	s.conns[c] = struct{}{}
 	s.wg.Add(1)
+	c := newConn(ctx, nc, s.reg, s.cfg, nil, true, func(c *Conn) {
+		s.end(c)
+		ended(c)
+	})
+	s.conns[c] = struct{}{}
 	return c, nil
 }
 
-// run runs the hooks around the life of c.
-func (s *Server) run(c *Conn) error {
-	defer s.wg.Done()
-	if fn := s.cfg.onConnect; fn != nil {
-		s.hook("OnConnect", c, func() { fn(c) })
+// begin runs the OnConnect hook, on a goroutine of the connection's, then
+// lets handlers run.
+func (s *Server) begin(c *Conn) {
+	fn := s.cfg.onConnect
+	if fn == nil {
+		c.open()
+		return
 	}
-	c.open()
-	<-c.Done()
-	err := c.Err()
+	if !c.spawn(func() {
+		s.hook("OnConnect", c, func() { fn(c) })
+		c.open()
+	}) {
+		c.open() // the connection has ended already
+	}
+}
+
+// end runs the OnDisconnect hook of an ended connection and unregisters it.
+func (s *Server) end(c *Conn) {
+	defer s.wg.Done()
 	if fn := s.cfg.onDisconnect; fn != nil {
+		err := c.Err()
 		s.hook("OnDisconnect", c, func() { fn(c, err) })
 	}
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
-	return err
 }
 
 // hook runs a user hook; a panic is logged and ends the connection.

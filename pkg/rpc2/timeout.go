@@ -3,6 +3,7 @@ package rpc2
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -12,12 +13,14 @@ var monoStart = time.Now()
 // monoNow returns monotonic nanoseconds.
 func monoNow() int64 { return int64(time.Since(monoStart)) }
 
-// timers is the connection's one timer goroutine: it sweeps the pending
-// calls that outlived WithCallTimeout, runs the keepalive, and enforces the
-// gate, idle and write timeouts, until the connection ends. It runs when any
-// of them is enabled.
-func (c *Conn) timers() {
-	defer c.wg.Done()
+// startTimers starts the connection's timers: a periodic tick that sweeps
+// the pending calls that outlived WithCallTimeout, runs the keepalive,
+// enforces the idle and write timeouts and retires the parked workers of an
+// idle connection, and a one-off gate timeout. They run as timer callbacks,
+// one at a time, not as a goroutine of their own: an idle connection costs
+// no stack for them. stopTimers stops them and waits for a callback that is
+// running.
+func (c *Conn) startTimers() {
 	var period time.Duration
 	every := func(d time.Duration) {
 		if d > 0 && (period == 0 || d < period) {
@@ -29,62 +32,116 @@ func (c *Conn) timers() {
 	every(c.cfg.keepalive / 4)
 	every(lim.idleTimeout / 4)
 	every(lim.writeTimeout / 4)
-	var tick <-chan time.Time
+
+	var (
+		mu      sync.Mutex
+		stopped bool
+		running sync.WaitGroup
+		tick    *time.Timer
+		gate    *time.Timer
+	)
+	// guard runs fn unless the timers were stopped, counted in running.
+	guard := func(fn func()) {
+		mu.Lock()
+		if stopped {
+			mu.Unlock()
+			return
+		}
+		running.Add(1)
+		mu.Unlock()
+		defer running.Done()
+		fn()
+	}
+	ts := &timerState{c: c, ka: newKeepalive(c), idle: idleState{frames: c.frames.Load(), since: time.Now()}}
+	mu.Lock()
+	defer mu.Unlock()
 	if period > 0 {
-		t := time.NewTicker(period)
-		defer t.Stop()
-		tick = t.C
+		tick = time.AfterFunc(period, func() {
+			guard(func() {
+				if ts.tick() {
+					mu.Lock()
+					if !stopped {
+						tick.Reset(period)
+					}
+					mu.Unlock()
+				}
+			})
+		})
 	}
-	var gate <-chan time.Time
 	if lim.gateTimeout > 0 && c.gated.Load() {
-		t := time.NewTimer(lim.gateTimeout)
-		defer t.Stop()
-		gate = t.C
+		gate = time.AfterFunc(lim.gateTimeout, func() {
+			guard(func() {
+				if c.gated.Load() {
+					c.fail(lostError(fmt.Errorf("%w within %s", ErrGateTimeout, lim.gateTimeout)))
+				}
+			})
+		})
 	}
-	ka := newKeepalive(c)
-	idle := idleState{frames: c.frames.Load(), since: time.Now()}
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-gate:
-			if c.gated.Load() {
-				c.fail(lostError(fmt.Errorf("%w within %s", ErrGateTimeout, lim.gateTimeout)))
-				return
-			}
-			gate = nil
-			continue
-		case <-tick:
+	c.stopTimers = func() {
+		mu.Lock()
+		stopped = true
+		if tick != nil {
+			tick.Stop()
 		}
-		if c.cfg.callTimeout > 0 {
-			c.sweep()
+		if gate != nil {
+			gate.Stop()
 		}
-		if c.cfg.keepalive > 0 && !ka.tick() {
-			return
-		}
-		if d := lim.idleTimeout; d > 0 && !idle.tick(c, d) {
-			return
-		}
-		if d := lim.writeTimeout; d > 0 {
-			now := monoNow()
-			if ws := c.wstart.Load(); ws != 0 && now-ws >= int64(d) {
-				c.fail(lostError(fmt.Errorf("%w: a write was blocked for %s", ErrSlowPeer, d)))
-				return
-			}
-			if st := c.starved.Load(); st != 0 && now-st >= int64(d) {
-				c.fail(lostError(fmt.Errorf("%w: no flow-control credit for %s", ErrSlowPeer, d)))
-				return
-			}
-		}
+		mu.Unlock()
+		running.Wait()
 	}
 }
 
-// timed reports whether the limits need the timer goroutine.
+// timerState is what the periodic tick keeps between runs (they never
+// overlap).
+type timerState struct {
+	c      *Conn
+	ka     *keepalive
+	idle   idleState
+	frames uint64 // c.frames at the last tick, to retire idle workers
+}
+
+// tick runs the periodic checks; false ends the ticks (the connection
+// failed).
+func (t *timerState) tick() bool {
+	c := t.c
+	lim := c.cfg.limits
+	if c.ctx.Err() != nil {
+		return false
+	}
+	if c.cfg.callTimeout > 0 {
+		c.sweep()
+	}
+	if c.cfg.keepalive > 0 && !t.ka.tick() {
+		return false
+	}
+	if d := lim.idleTimeout; d > 0 && !t.idle.tick(c, d) {
+		return false
+	}
+	if d := lim.writeTimeout; d > 0 {
+		now := monoNow()
+		if ws := c.wstart.Load(); ws != 0 && now-ws >= int64(d) {
+			c.fail(lostError(fmt.Errorf("%w: a write was blocked for %s", ErrSlowPeer, d)))
+			return false
+		}
+		if st := c.starved.Load(); st != 0 && now-st >= int64(d) {
+			c.fail(lostError(fmt.Errorf("%w: no flow-control credit for %s", ErrSlowPeer, d)))
+			return false
+		}
+	}
+	if f := c.frames.Load(); f == t.frames && c.inflight.Load() == 0 {
+		c.retireWorkers()
+	} else {
+		t.frames = f
+	}
+	return true
+}
+
+// timed reports whether the limits need the timers.
 func (l limits) timed() bool {
 	return (l.gate != nil && l.gateTimeout > 0) || l.idleTimeout > 0 || l.writeTimeout > 0
 }
 
-// idleState tracks when the last whole frame arrived (timer goroutine only).
+// idleState tracks when the last whole frame arrived (timers only).
 type idleState struct {
 	frames uint64
 	since  time.Time
