@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +14,13 @@ import (
 	am "github.com/arpc-go/arpc/pkg/machine"
 	"github.com/arpc-go/arpc/pkg/rpc"
 )
+
+// fanoutProfileEnv, when set to a path, makes BenchmarkFanout write a CPU
+// profile of its Add1 loop alone (all of this process's goroutines, without
+// the handshakes and push measurements before it) to that path plus
+// ".clients=N". -test.cpuprofile profiles the whole run instead; the two
+// can't be combined.
+const fanoutProfileEnv = "ARPC_FANOUT_CPUPROFILE"
 
 // fanoutPushes is how many source transitions push latency is measured over
 // (each is seen by every mirror).
@@ -94,6 +103,17 @@ func benchFanout(b *testing.B, n int) {
 	toggle := [2]string{"Right", "Left"}
 	durs := make([]int64, 0, 1024)
 	b.ReportAllocs()
+	if path := os.Getenv(fanoutProfileEnv); path != "" {
+		stop, err := startLoopProfile(fmt.Sprintf("%s.clients=%d", path, n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer func() {
+			if err := stop(); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
 	i := 0
 	for b.Loop() {
 		t0 := time.Now()
@@ -172,4 +192,20 @@ func serverFootprint() (bytes int64, goroutines int) {
 func percentile(sorted []int64, p float64) int64 {
 	i := int(math.Ceil(float64(len(sorted))*p)) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// startLoopProfile starts a CPU profile written to path; stop ends it.
+func startLoopProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("%s: %w (not with -test.cpuprofile)", fanoutProfileEnv, err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
