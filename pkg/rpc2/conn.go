@@ -40,9 +40,9 @@ type Conn struct {
 	werr     error  // sticky: the write side has failed or the conn has ended
 	wwait    chan struct{}
 	writerOn atomic.Bool // a writer goroutine runs (started on demand, see wake)
-	appended uint64        // bytes ever appended to wbuf
-	written  uint64        // bytes handed to nc.Write
-	queued   atomic.Bool   // wbuf holds frames of Queue that nobody is writing yet
+	appended uint64      // bytes ever appended to wbuf
+	written  uint64      // bytes handed to nc.Write
+	queued   atomic.Bool // wbuf holds frames of Queue that nobody is writing yet
 
 	// Pending outgoing calls, see call.go.
 	pmu     sync.Mutex
@@ -143,11 +143,11 @@ func Dial(ctx context.Context, network, address string, r *Registry, opts ...Opt
 // on the read loop once the connection has ended and done is closed.
 func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr error, gated bool, afterEnd func(*Conn)) *Conn {
 	c := &Conn{
-		nc:      nc,
-		reg:     r,
-		cfg:     cfg,
-		log:     cfg.log,
-		pending: make(map[uint64]*Call),
+		nc:       nc,
+		reg:      r,
+		cfg:      cfg,
+		log:      cfg.log,
+		pending:  make(map[uint64]*Call),
 		ready:    make(chan struct{}),
 		done:     make(chan struct{}),
 		afterEnd: afterEnd,

@@ -2,9 +2,9 @@ package rpc2
 
 import (
 	"context"
+	"net"
 	"runtime"
 	"strings"
-	"net"
 	"sync"
 	"testing"
 	"testing/synctest"
