@@ -22,6 +22,10 @@ import (
 // can't be combined.
 const fanoutProfileEnv = "ARPC_FANOUT_CPUPROFILE"
 
+// fanoutHeapEnv names a file to write the heap profile to once the N idle
+// clients are connected (what server-B/client measures).
+const fanoutHeapEnv = "ARPC_FANOUT_HEAPPROFILE"
+
 // fanoutPushes is how many source transitions push latency is measured over
 // (each is seen by every mirror).
 const fanoutPushes = 5
@@ -93,6 +97,11 @@ func benchFanout(b *testing.B, n int) {
 		b.Fatalf("server has %d clients, want %d", got, n+1)
 	}
 	heap1, gor1 := serverFootprint()
+	if path := os.Getenv(fanoutHeapEnv); path != "" {
+		if err := writeHeapProfile(fmt.Sprintf("%s.clients=%d", path, n)); err != nil {
+			b.Fatal(err)
+		}
+	}
 
 	lat, err := measurePushes(source, child, n)
 	if err != nil {
@@ -208,4 +217,18 @@ func startLoopProfile(path string) (stop func() error, err error) {
 		pprof.StopCPUProfile()
 		return f.Close()
 	}, nil
+}
+
+// writeHeapProfile writes the live heap (after a GC) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -296,18 +296,29 @@ func (s *Server) connEnded(conn *rpc2.Conn, err error) {
 
 // sessionRoomLocked checks, under s.mu, that a new session of identity fits
 // the caps.
+// addSessionLocked registers a new session.
+func (s *Server) addSessionLocked(se *session) {
+	s.sessions[se.id] = se
+	s.perIdentity[se.identity]++
+}
+
+// removeSessionLocked unregisters a session.
+func (s *Server) removeSessionLocked(se *session) {
+	if s.sessions[se.id] != se {
+		return
+	}
+	delete(s.sessions, se.id)
+	if s.perIdentity[se.identity]--; s.perIdentity[se.identity] <= 0 {
+		delete(s.perIdentity, se.identity)
+	}
+}
+
 func (s *Server) sessionRoomLocked(identity string) error {
 	if len(s.sessions) >= s.opts.sec.maxSessions {
 		s.stats.refusedSessions.Add(1)
 		return codeErr(CodeTooManySessions, "the server holds %d sessions", len(s.sessions))
 	}
-	n := 0
-	for _, se := range s.sessions {
-		if se.identity == identity {
-			n++
-		}
-	}
-	if n >= s.opts.sec.maxSessionsPerIdent {
+	if n := s.perIdentity[identity]; n >= s.opts.sec.maxSessionsPerIdent {
 		s.stats.refusedSessions.Add(1)
 		return codeErr(CodeTooManySessions, "%s holds %d sessions", identity, n)
 	}

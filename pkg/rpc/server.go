@@ -61,8 +61,10 @@ type Server struct {
 	rpc      *rpc2.Server
 	lis      net.Listener
 	sessions map[string]*session
-	stopped  bool
-	startErr error
+	// perIdentity counts the sessions of each identity (WithMaxSessionsPerIdentity)
+	perIdentity map[string]int
+	stopped     bool
+	startErr    error
 	// active counts mutations running on the source; idle is closed when it
 	// drops to zero during a shutdown.
 	active int
@@ -113,15 +115,16 @@ func NewServer(
 	var eb [8]byte
 	_, _ = rand.Read(eb[:])
 	s := &Server{
-		Mach:     mach,
-		Addr:     addr,
-		id:       id,
-		source:   worker,
-		getter:   getter,
-		opts:     o,
-		names:    worker.StateNames(),
-		sessions: map[string]*session{},
-		epoch:    binary.LittleEndian.Uint64(eb[:]) | 1,
+		Mach:        mach,
+		Addr:        addr,
+		id:          id,
+		source:      worker,
+		getter:      getter,
+		opts:        o,
+		names:       worker.StateNames(),
+		sessions:    map[string]*session{},
+		perIdentity: map[string]int{},
+		epoch:       binary.LittleEndian.Uint64(eb[:]) | 1,
 	}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	s.index = make(map[string]int, len(s.names))
@@ -375,6 +378,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	sessions := s.sessions
 	s.sessions = map[string]*session{}
+	s.perIdentity = map[string]int{}
 	s.mu.Unlock()
 	for _, se := range sessions {
 		se.close()

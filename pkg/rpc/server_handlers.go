@@ -127,7 +127,7 @@ func (s *Server) handleHandshake(
 			se = s.newSession(m.ClientID)
 			se.identity, se.grant = identity, g
 			se.follow(follow)
-			s.sessions[se.id] = se
+			s.addSessionLocked(se)
 			s.fan.start()
 		}
 		s.mu.Unlock()
@@ -407,7 +407,7 @@ func (s *Server) handleBye(_ context.Context, c *rpc2.Conn, _ *Empty, _ *Empty) 
 	if se, _ := c.Value(sessionKey).(*session); se != nil {
 		s.mu.Lock()
 		if s.sessions[se.id] == se {
-			delete(s.sessions, se.id)
+			s.removeSessionLocked(se)
 		}
 		s.mu.Unlock()
 		se.close()

@@ -455,7 +455,7 @@ func (s *Server) expire(se *session) {
 	}
 	s.mu.Lock()
 	if s.sessions[se.id] == se {
-		delete(s.sessions, se.id)
+		s.removeSessionLocked(se)
 	}
 	s.mu.Unlock()
 	se.close()

@@ -24,13 +24,14 @@ type activeTable struct {
 	nover    atomic.Int32 // len(overflow), read without mu
 }
 
-// maxActiveSlots caps the table; a larger window uses the overflow map for
-// the requests beyond it.
-const maxActiveSlots = 1024
+// initActiveSlots is the table's size: requests beyond it in flight at once
+// use the overflow map, so that an idle connection does not hold a table
+// for its whole window.
+const initActiveSlots = 32
 
 func (t *activeTable) init(window int) {
 	n := 1
-	for n < window && n < maxActiveSlots {
+	for n < window && n < initActiveSlots {
 		n <<= 1
 	}
 	t.slots = make([]atomic.Pointer[handlerCtx], n)

@@ -63,6 +63,7 @@ type Conn struct {
 	npending     atomic.Int32  // len(pending), read without pmu
 	queue        chan *request // requests waiting for a worker (room for the window)
 	orderedQ     chan *request // created by the read loop on first use
+	orderedOn    atomic.Bool   // an ordered worker runs
 	ready        chan struct{} // closed when handlers may run (after OnConnect)
 	inflight     atomic.Int64  // requests read and not yet finished (<= window)
 	busy         atomic.Int64  // requests read and not yet answered (reply queued), notifications not yet handled
@@ -251,6 +252,7 @@ func (c *Conn) open() {
 // the connection's other goroutines, closes done and runs afterEnd.
 func (c *Conn) readLoop() {
 	err := c.readFrames()
+	c.fr.br.release()
 	end := lostError(err)
 	if err == io.EOF {
 		// The peer ended its stream between frames: what it sent is whole,

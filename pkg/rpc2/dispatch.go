@@ -29,10 +29,14 @@ func (c *Conn) dispatch(r *request) {
 	if r.h != nil && r.h.ordered {
 		if c.orderedQ == nil {
 			c.orderedQ = make(chan *request, c.cfg.window)
-			c.wg.Add(1)
-			go c.orderedWorker()
 		}
 		c.orderedQ <- r
+		// after the send: a retiring ordered worker looks at the queue
+		// after it clears orderedOn (see orderedWorker)
+		if c.orderedOn.CompareAndSwap(false, true) {
+			c.wg.Add(1)
+			go c.orderedWorker(c.orderedQ)
+		}
 		return
 	}
 	select {
@@ -111,16 +115,23 @@ func (c *Conn) retireWorkers() {
 	}
 }
 
-// orderedWorker serves the requests of Ordered methods one at a time.
-func (c *Conn) orderedWorker() {
+// orderedWorker serves the requests of Ordered methods one at a time, from
+// q. It is started on demand and retired with the other workers; of the
+// worker retiring and the one dispatch starts, exactly one serves on.
+func (c *Conn) orderedWorker(q chan *request) {
 	defer c.wg.Done()
 	c.waitReady()
 	for {
 		select {
-		case r := <-c.orderedQ:
+		case r := <-q:
 			c.serve(r)
+		case <-c.retire:
+			c.orderedOn.Store(false)
+			if len(q) == 0 || !c.orderedOn.CompareAndSwap(false, true) {
+				return
+			}
 		case <-c.ctx.Done():
-			c.serveLeft(c.orderedQ)
+			c.serveLeft(q)
 			return
 		}
 	}

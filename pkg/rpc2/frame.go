@@ -1,7 +1,6 @@
 package rpc2
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -191,7 +190,7 @@ func uvarintLen(x uint64) int {
 // frameReader reads length-prefixed frames, checking each length against max
 // before allocating or waiting for its bytes.
 type frameReader struct {
-	br     *bufio.Reader
+	br     *connReader
 	max    int
 	buf    []byte // reused for frames larger than br's buffer
 	n      int    // bytes to discard from br after the current frame
@@ -213,7 +212,7 @@ const (
 var readBufSize = 8 << 10
 
 func newFrameReader(r io.Reader, max int) *frameReader {
-	return &frameReader{br: bufio.NewReaderSize(r, readBufSize), max: max}
+	return &frameReader{br: newConnReader(r, readBufSize), max: max}
 }
 
 // next returns the next payload. The slice is valid until the next call.
@@ -228,7 +227,7 @@ func (fr *frameReader) next() ([]byte, error) {
 // nextSize reads the next length prefix and checks it against the limit.
 func (fr *frameReader) nextSize() (int, error) {
 	if fr.n > 0 {
-		_, _ = fr.br.Discard(fr.n) // bytes are buffered: cannot fail
+		fr.br.Discard(fr.n) // bytes are buffered
 		fr.n = 0
 	}
 	var n uint64
@@ -325,7 +324,7 @@ func (fr *frameReader) streamFrame(size int) (frame, bool) {
 		return frame{}, false
 	}
 	hdr := len(pre) - len(f.body)
-	_, _ = fr.br.Discard(hdr) // buffered: cannot fail
+	fr.br.Discard(hdr) // buffered
 	fr.stream = streamBody{br: fr.br, left: size - hdr}
 	f.body, f.stream = nil, &fr.stream
 	return f, true
@@ -334,7 +333,7 @@ func (fr *frameReader) streamFrame(size int) (frame, bool) {
 // streamBody reads the body of a large frame from the transport, never past
 // the end of the frame.
 type streamBody struct {
-	br   *bufio.Reader
+	br   *connReader
 	left int
 }
 

@@ -65,7 +65,7 @@ func TestIdleConnGoroutines(t *testing.T) {
 		// two timer periods (a quarter of the keepalive each) with no frame
 		time.Sleep(600 * time.Millisecond)
 		synctest.Wait()
-		require.Zero(t, connGoroutines("worker", "writer", "timers", "watch"), "goroutines left on an idle connection")
+		require.Zero(t, connGoroutines("worker", "orderedWorker", "writer", "timers", "watch"), "goroutines left on an idle connection")
 		require.Equal(t, 2, connGoroutines("readLoop"), "one read loop per end")
 		call()
 	})
@@ -78,7 +78,13 @@ func TestRetireRace(t *testing.T) {
 	defer cancel()
 	// one worker at most: requests queue behind it, the path a retiring
 	// worker races with
-	c, s := connPair(t, tcpPair, nil, testRegistry(t), WithMaxConcurrency(1))
+	reg := testRegistry(t)
+	const mOrdered Method = 99
+	require.NoError(t, HandleFunc(reg, mOrdered, "ordered", func(_ context.Context, _ *Conn, a *Args, rep *Reply) error {
+		rep.C = a.A + a.B
+		return nil
+	}, Ordered()))
+	c, s := connPair(t, tcpPair, nil, reg, WithMaxConcurrency(1))
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -95,16 +101,16 @@ func TestRetireRace(t *testing.T) {
 		}
 	}()
 	var calls sync.WaitGroup
-	// one caller at a time is the case that strands a request for good:
-	// no later request starts a worker for it
-	for g := range 1 {
+	// one caller at a time per kind of worker is the case that strands a
+	// request for good: no later request starts a worker for it
+	for g, m := range []Method{mAdd, mOrdered} {
 		calls.Add(1)
 		go func() {
 			defer calls.Done()
 			for i := range 3000 {
 				var r Reply
 				cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-				err := c.Call(cctx, mAdd, &Args{A: g, B: i}, &r)
+				err := c.Call(cctx, m, &Args{A: g, B: i}, &r)
 				ccancel()
 				if err != nil {
 					t.Errorf("call %d/%d: %v", g, i, err)
