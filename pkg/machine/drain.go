@@ -33,6 +33,12 @@ import (
 // short on the happy path. The check is only needed while user code of m
 // runs (a handler, an Eval function or a tracer), so the common paths never
 // walk the stack.
+//
+// On amd64 and arm64 the session also records its goroutine's identity
+// (curg, the address of the runtime's descriptor, read in assembly), and the
+// check is one comparison instead of a stack walk, which costs microseconds
+// at the depth of a handler. The trampolines stay: they are the answer on
+// other platforms, and they keep drain sessions visible in stack traces.
 
 // machineSeq numbers machines for their drain ids. Ids are never reused.
 var machineSeq atomic.Uint64
@@ -131,6 +137,13 @@ var runDrainHop hop
 
 //go:noinline
 func runDrain(m *Machine, own uint64, root *rootState, _ uint64, _ int) Result {
+	if !haveCurg {
+		return m.process(own, root)
+	}
+	g := curg()
+	m.drainG.Store(g)
+	// a session handed over is already marked with its new goroutine
+	defer m.drainG.CompareAndSwap(g, 0)
 	return m.process(own, root)
 }
 
@@ -282,10 +295,14 @@ func digitOf(pc uintptr) int {
 
 // isDrainer reports whether the caller runs inside the drain session of m
 // (a handler, Eval function or tracer called by the engine, on the
-// goroutine draining m's queue, at any depth). It walks the stack, so
-// callers check m.inUser first: outside user code of m, nobody can be the
-// drainer.
+// goroutine draining m's queue, at any depth). Where the goroutine's
+// identity is at hand (curg), the session records its goroutine and the
+// answer is one comparison; elsewhere it walks the stack, so callers check
+// m.inUser first: outside user code of m, nobody can be the drainer.
 func (m *Machine) isDrainer() bool {
+	if haveCurg {
+		return m.drainG.Load() == curg()
+	}
 	return drainsOnStack(m.drainID)
 }
 

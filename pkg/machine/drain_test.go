@@ -65,19 +65,21 @@ func callThroughChain(id uint64, probe hop) {
 func TestIsDrainerExact(t *testing.T) {
 	a := newTestMachine(t, Struct{"A": {}}, nil)
 	b := newTestMachine(t, Struct{"B": {}}, nil)
-	type seen struct{ a, b, deepA, goA bool }
+	type seen struct{ a, b, deepA, goA, walkA, walkB, walkDeepA, walkGoA bool }
 	var got seen
 	h := &funcHandlers{state: func(e *Event) {
 		got.a, got.b = a.fromDrainer(), b.fromDrainer()
-		recurse(500, func() { got.deepA = a.fromDrainer() })
+		// the stack walk, used where curg is not available, agrees
+		got.walkA, got.walkB = drainsOnStack(a.drainID), drainsOnStack(b.drainID)
+		recurse(500, func() { got.deepA, got.walkDeepA = a.fromDrainer(), drainsOnStack(a.drainID) })
 		var wg sync.WaitGroup
-		wg.Go(func() { got.goA = a.fromDrainer() })
+		wg.Go(func() { got.goA, got.walkGoA = a.fromDrainer(), drainsOnStack(a.drainID) })
 		wg.Wait()
 	}}
 	require.NoError(t, a.BindHandlers(h))
 	assert.False(t, a.fromDrainer())
 	require.Equal(t, Executed, a.Add1("A", nil))
-	assert.Equal(t, seen{a: true, deepA: true}, got)
+	assert.Equal(t, seen{a: true, deepA: true, walkA: true, walkDeepA: true}, got)
 }
 
 // funcHandlers runs state as AState (or BState, ...).

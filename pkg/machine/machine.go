@@ -55,7 +55,10 @@ type Machine struct {
 	detectEval bool
 	// drainID identifies this machine's drain sessions on the drainer's
 	// stack, in drainDigits hexadecimal digits (see drain.go)
-	drainID     uint64
+	drainID uint64
+	// drainG is the goroutine (curg) of the running drain session, 0
+	// between sessions
+	drainG      atomic.Uintptr
 	drainDigits int
 
 	// active lists the active states in the order of the last targets,

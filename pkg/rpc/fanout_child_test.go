@@ -36,6 +36,9 @@ const (
 // seen it (or their deadline passed) says when each one did. It closes its
 // mirrors and ends when its stdin closes, which is also what happens when
 // the parent dies.
+// fanoutChildProfileEnv names a file for the child's CPU profile.
+const fanoutChildProfileEnv = "ARPC_FANOUT_CHILD_CPUPROFILE"
+
 func TestFanoutChild(t *testing.T) {
 	cfg := os.Getenv(fanoutEnv)
 	if cfg == "" {
@@ -55,6 +58,14 @@ func TestFanoutChild(t *testing.T) {
 		out.fail(t, err)
 	}
 	out.send(t, fanoutMsg{Op: "ready", N: len(mirrors)})
+	if path := os.Getenv(fanoutChildProfileEnv); path != "" {
+		// the mirrors' side of the pushes, from the first one to the end
+		stop, err := startLoopProfile(path)
+		if err != nil {
+			out.fail(t, err)
+		}
+		defer func() { _ = stop() }()
+	}
 
 	dec := json.NewDecoder(os.Stdin)
 	for {
