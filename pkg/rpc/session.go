@@ -272,9 +272,10 @@ func (se *session) flush(ctx context.Context, replyConn *rpc2.Conn, endMutation 
 	// resumes from what it has (the update waits in the resume buffer).
 	var err error
 	if conn == replyConn {
-		// the handler's context without its cancel: the frame is held
-		// for the reply (one write), and a client's cancel can't drop it
-		err = conn.Queue(context.WithoutCancel(ctx), mUpdate, &u)
+		// with the handler's context, the frame is held for the reply
+		// (one write); a client's cancel can't drop it unless it has to
+		// wait for flow-control credit (then the connection closes, below)
+		err = conn.Queue(ctx, mUpdate, &u)
 	} else {
 		se.s.calls.Add(1)
 		se.s.stats.traffic.pushes.Add(1)

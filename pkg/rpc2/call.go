@@ -296,14 +296,12 @@ func (c *Conn) TryNotify(m Method, args func() any) error {
 //
 // Queue returns ErrEncode/ErrTooLarge (nothing queued), ctx's error (while
 // waiting for flow-control credit or for room in the write buffer, as Notify
-// does), or the connection's end error. In an Inline handler, which runs on
+// does; a frame held for a handler's reply is queued despite a canceled ctx
+// when that needs no wait), or the connection's end error. In an Inline handler, which runs on
 // the read loop, Queue never waits: where it would, it returns an error
 // wrapping ErrWouldBlock. A nil error means the message was
 // queued, not that it was written. Safe for concurrent use.
 func (c *Conn) Queue(ctx context.Context, m Method, args any) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	if m == 0 {
 		return errMethod0
 	}
@@ -314,12 +312,22 @@ func (c *Conn) Queue(ctx context.Context, m Method, args any) error {
 			mode = sendQueueInline
 		}
 	}
-	if mode == sendQueueInline {
+	switch {
+	case mode == sendQueueInline:
 		if !c.tryAcquireCredit() {
 			return fmt.Errorf("%w: Queue in an inline handler without flow-control credit", ErrWouldBlock)
 		}
-	} else if err := c.acquireCredit(ctx); err != nil {
-		return err
+	case mode == sendQueueHeld && c.tryAcquireCredit():
+		// Held for the handler's reply, which goes whether or not the
+		// handler's ctx was canceled: with nothing to wait for, ctx's
+		// cancellation does not matter.
+	default:
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := c.acquireCredit(ctx); err != nil {
+			return err
+		}
 	}
 	queued, err := c.sendFrame(ctx, kindNotify, 0, m, args, mode)
 	if !queued {

@@ -295,3 +295,31 @@ func TestQueueFromInlineWouldBlock(t *testing.T) {
 	close(release)
 	assert.NoError(t, c.Err())
 }
+
+// TestQueueHeldAfterCancel: a handler whose caller canceled the call can
+// still queue a frame for its reply without waiting (the reply goes anyway),
+// and the frame reaches the peer.
+func TestQueueHeldAfterCancel(t *testing.T) {
+	const mCancelQueue Method = 46
+	a := newApplied()
+	r := NewRegistry()
+	queued := make(chan error, 1)
+	require.NoError(t, HandleFunc(r, mCancelQueue, "cancel-queue", func(ctx context.Context, c *Conn, m *binMsg, _ *struct{}) error {
+		<-ctx.Done()
+		queued <- c.Queue(ctx, mApply, *m)
+		return ctx.Err()
+	}))
+	c, s := connPair(t, tcpPair, a.registry(t), r)
+	ctx, cancel := context.WithCancel(context.Background())
+	call := c.Go(ctx, mCancelQueue, binMsg{7}, nil, nil)
+	require.Eventually(t, func() bool { return s.inflight.Load() == 1 }, 10*time.Second, time.Millisecond)
+	cancel()
+	<-call.Done
+	select {
+	case err := <-queued:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler did not run to its Queue")
+	}
+	require.Equal(t, uint64(7), recvUint(t, a.ch), "the held frame was written with the reply")
+}
