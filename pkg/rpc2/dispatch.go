@@ -116,8 +116,9 @@ func (c *Conn) retireWorkers() {
 }
 
 // orderedWorker serves the requests of Ordered methods one at a time, from
-// q. It is started on demand and retired with the other workers; of the
-// worker retiring and the one dispatch starts, exactly one serves on.
+// q, and exits when q is empty: Ordered methods are rare (a handshake), so
+// an idle connection keeps no goroutine for them. Of the worker exiting and
+// one dispatch starts meanwhile, exactly one serves on.
 func (c *Conn) orderedWorker(q chan *request) {
 	defer c.wg.Done()
 	c.waitReady()
@@ -125,13 +126,14 @@ func (c *Conn) orderedWorker(q chan *request) {
 		select {
 		case r := <-q:
 			c.serve(r)
-		case <-c.retire:
-			c.orderedOn.Store(false)
-			if len(q) == 0 || !c.orderedOn.CompareAndSwap(false, true) {
-				return
-			}
+			continue
 		case <-c.ctx.Done():
 			c.serveLeft(q)
+			return
+		default:
+		}
+		c.orderedOn.Store(false)
+		if len(q) == 0 || !c.orderedOn.CompareAndSwap(false, true) {
 			return
 		}
 	}
