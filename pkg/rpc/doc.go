@@ -110,6 +110,19 @@
 // activated again between two updates is not missed: tick deltas tell When,
 // WhenNot and state contexts that it passed through the awaited condition.
 //
+// # Many clients
+//
+// A change of the source costs its mutating caller the same whatever the
+// number of clients: one server goroutine sends the changes, merged over the
+// push interval (WithPushInterval), one diff per session, and never waits
+// for a client. A client that does not keep up (a whole flow-control window
+// of updates unhandled) is passed over and gets one merged diff when it
+// catches up, so it delays no one else. An idle connection holds one
+// goroutine, its read loop, and no read buffer of its own. A client that
+// needs only some states mirrors just those (WithSyncStates, or
+// WithSkipStates): the server sends it no other change, and a change of
+// states it does not follow costs its session nothing.
+//
 // # Security
 //
 // WithServerTLS and WithClientTLS put both ends on TLS (mutual TLS with
