@@ -50,7 +50,11 @@
 // [Ordered] run one at a time, in arrival order, on a per-connection worker.
 // Notification handlers registered with [Inline] run on the read loop, in
 // exact wire order with everything else the peer sends (cheap, non-blocking
-// handlers only).
+// handlers only). A connection costs one goroutine, its read loop, while it
+// is idle: workers and the writer start on demand, workers left parked are
+// retired after a keepalive-derived period without traffic, the timers and
+// the parent-context watch are callbacks, and the read buffer is borrowed
+// from a pool only while bytes wait in it.
 // Flow control is by credit: each end announces a request window
 // ([WithRequestWindow]) and the other end's Call, Go and Notify wait while it
 // is used up, so the read loop never blocks on handlers and always reads
@@ -59,7 +63,9 @@
 // go out in one write, made by the sender that found the connection idle (or,
 // for senders whose context can end, by the connection's writer goroutine,
 // so that a stalled peer cannot hold them past their deadline). The write
-// buffer is bounded; senders wait for room. Read buffers grow with the bytes
+// buffer is bounded; senders wait for room. [Conn.TryNotify] never waits: it
+// sends only when the peer's window and the buffer have room, so one
+// goroutine can feed many connections without a slow peer holding it up. Read buffers grow with the bytes
 // that arrive, never with a size the peer declares, and a gob body is
 // checked before gob sees it, so that no count it declares allocates more
 // than the body can back. A handler panic becomes a [CodeInternal] error
