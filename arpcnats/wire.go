@@ -1,0 +1,162 @@
+package arpcnats
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+)
+
+// update is what the leader publishes on arpc.<id>.upd once per queue pass
+// (and as a heartbeat), and what replies and snapshots carry: the whole
+// tick vector, not a diff, so a mirror that missed updates loses nothing by
+// applying the next one (ticks are cumulative; the difference to the
+// mirror's own vector is the diff). Exits counts the deactivations of each
+// Multi state, which a tick difference can't tell from a re-entry.
+type update struct {
+	// Epoch grows with every new leader; a mirror that sees a higher epoch
+	// takes the vector as it is, even where ticks went back (a leader that
+	// acknowledged before persisting lost its last changes).
+	Epoch   uint64
+	Version uint64
+	Time    []uint64
+	Exits   []uint64
+	// Err is the text of the source's Err(), empty when nil.
+	Err string
+}
+
+// updateMagic starts an encoded update (format version 1).
+const updateMagic = 0xA1
+
+// maxStates bounds a decoded vector before anything is allocated.
+const maxStates = 1 << 14
+
+// appendUpdate encodes u: magic, uvarint epoch, version, n, n ticks, n exits.
+func appendUpdate(b []byte, u *update) []byte {
+	b = append(b, updateMagic)
+	b = binary.AppendUvarint(b, u.Epoch)
+	b = binary.AppendUvarint(b, u.Version)
+	b = binary.AppendUvarint(b, uint64(len(u.Time)))
+	for _, t := range u.Time {
+		b = binary.AppendUvarint(b, t)
+	}
+	for i := range u.Time {
+		var e uint64
+		if i < len(u.Exits) {
+			e = u.Exits[i]
+		}
+		b = binary.AppendUvarint(b, e)
+	}
+	b = binary.AppendUvarint(b, uint64(len(u.Err)))
+	return append(b, u.Err...)
+}
+
+// decodeUpdate parses an update of exactly n states.
+func decodeUpdate(b []byte, n int) (*update, error) {
+	if len(b) == 0 || b[0] != updateMagic {
+		return nil, fmt.Errorf("%w: not an update", ErrInvalidRequest)
+	}
+	b = b[1:]
+	next := func() (uint64, bool) {
+		v, k := binary.Uvarint(b)
+		if k <= 0 {
+			return 0, false
+		}
+		b = b[k:]
+		return v, true
+	}
+	u := &update{}
+	var ok bool
+	if u.Epoch, ok = next(); !ok {
+		return nil, fmt.Errorf("%w: truncated update", ErrInvalidRequest)
+	}
+	if u.Version, ok = next(); !ok {
+		return nil, fmt.Errorf("%w: truncated update", ErrInvalidRequest)
+	}
+	cnt, ok := next()
+	if !ok || cnt > maxStates || int(cnt) != n {
+		return nil, fmt.Errorf("%w: update of %d states for %d", ErrInvalidRequest, cnt, n)
+	}
+	// each tick takes at least one byte: bound the allocation by the input
+	if len(b) < 2*n {
+		return nil, fmt.Errorf("%w: truncated update", ErrInvalidRequest)
+	}
+	u.Time = make([]uint64, n)
+	u.Exits = make([]uint64, n)
+	for i := range u.Time {
+		if u.Time[i], ok = next(); !ok {
+			return nil, fmt.Errorf("%w: truncated update", ErrInvalidRequest)
+		}
+	}
+	for i := range u.Exits {
+		if u.Exits[i], ok = next(); !ok {
+			return nil, fmt.Errorf("%w: truncated update", ErrInvalidRequest)
+		}
+	}
+	el, ok := next()
+	if !ok || el != uint64(len(b)) {
+		return nil, fmt.Errorf("%w: bad error text length", ErrInvalidRequest)
+	}
+	u.Err = string(b)
+	return u, nil
+}
+
+// newer tells whether u comes after (epoch, version).
+func (u *update) newer(epoch, version uint64) bool {
+	return u.Epoch > epoch || u.Epoch == epoch && u.Version > version
+}
+
+// mutReq is a mutation request on arpc.<id>.mut (JSON).
+type mutReq struct {
+	// ID identifies the mutation for deduplication: a retry carries the
+	// same ID and gets the first attempt's outcome.
+	ID     string            `json:"id"`
+	Type   int               `json:"t"`
+	States []string          `json:"s"`
+	Args   map[string]any    `json:"a,omitempty"`
+	Cond   map[string]uint64 `json:"c,omitempty"`
+	// Err, with HasErr, makes it an AddErrState.
+	HasErr bool   `json:"he,omitempty"`
+	Err    string `json:"e,omitempty"`
+}
+
+// mutResp is the reply to a mutation: its outcome and the machine's state
+// right after it (an encoded update).
+type mutResp struct {
+	Result int    `json:"r"`
+	Code   string `json:"c,omitempty"`
+	Msg    string `json:"m,omitempty"`
+	Update []byte `json:"u,omitempty"`
+}
+
+// errResp builds an error reply.
+func errResp(code, msg string) []byte {
+	b, _ := json.Marshal(&mutResp{Result: 2, Code: code, Msg: msg})
+	return b
+}
+
+// stateDoc is the machine's state as kept in the KV bucket under
+// <id>.state: what a new leader restores.
+type stateDoc struct {
+	Epoch   uint64   `json:"epoch"`
+	Version uint64   `json:"version"`
+	Names   []string `json:"names"`
+	Time    []uint64 `json:"time"`
+	Exits   []uint64 `json:"exits"`
+	Err     string   `json:"err,omitempty"`
+	// Args are the JSON-serialisable args of the last activation of each
+	// active state.
+	Args map[string]json.RawMessage `json:"args,omitempty"`
+	// Dedup are the outcomes of recent mutations by request id.
+	Dedup []dedupEntry `json:"dedup,omitempty"`
+	// Leader is the instance that wrote it.
+	Leader string `json:"leader"`
+}
+
+// dedupEntry is the outcome of one mutation, kept to answer its retries.
+type dedupEntry struct {
+	ID      string `json:"id"`
+	Result  int    `json:"r"`
+	Code    string `json:"c,omitempty"`
+	Msg     string `json:"m,omitempty"`
+	Version uint64 `json:"v"`
+}
