@@ -35,6 +35,10 @@ type EmbeddedConfig struct {
 	Cluster     string
 	ClusterPort int
 	Routes      []string
+	// NoWait returns as soon as the server started, without waiting until
+	// it accepts connections (see Ready): the first node of a cluster is
+	// only ready once others joined it.
+	NoWait bool
 }
 
 // StartEmbedded starts an embedded NATS server with JetStream and waits,
@@ -79,15 +83,27 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	}
 	e.srv = srv
 	srv.Start()
+	if cfg.NoWait {
+		return e, nil
+	}
+	if err := e.Ready(ctx); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Ready waits, within ctx (10s without a deadline), until the server
+// accepts connections.
+func (e *Embedded) Ready(ctx context.Context) error {
 	deadline := 10 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		deadline = time.Until(d)
 	}
-	if !srv.ReadyForConnections(deadline) {
-		e.Close()
-		return nil, fmt.Errorf("arpcnats: embedded NATS not ready within %v", deadline)
+	if !e.srv.ReadyForConnections(deadline) {
+		return fmt.Errorf("arpcnats: embedded NATS not ready within %v", deadline)
 	}
-	return e, nil
+	return nil
 }
 
 // ClientURL returns the URL clients connect to.
@@ -100,6 +116,23 @@ func (e *Embedded) ClusterURL() string {
 		return "nats://" + a.String()
 	}
 	return ""
+}
+
+// WaitClusterURL waits, within ctx, until the route listener is up and
+// returns ClusterURL.
+func (e *Embedded) WaitClusterURL(ctx context.Context) (string, error) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if u := e.ClusterURL(); u != "" {
+			return u, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // Server returns the underlying nats-server.
