@@ -2,16 +2,16 @@ package arpcnats_test
 
 import (
 	"context"
-	"net"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	am "github.com/arpc-go/arpc/pkg/machine"
 	"github.com/arpc-go/arpc/arpcnats"
+	am "github.com/arpc-go/arpc/pkg/machine"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
