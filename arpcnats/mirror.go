@@ -30,9 +30,12 @@ type Mirror struct {
 	// multi marks the Multi states, whose re-entries the exit counters tell
 	multi  []bool
 	prefix string
-	seq    atomic.Uint64
-	sub    *nats.Subscription
-	gate   gate
+	// flMu guards seq, the last request seq, and the seqs in flight
+	flMu     sync.Mutex
+	seq      uint64
+	inflight map[uint64]struct{}
+	sub      *nats.Subscription
+	gate     gate
 
 	ctx      context.Context
 	cancel   context.CancelFunc

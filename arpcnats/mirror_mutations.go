@@ -67,7 +67,10 @@ func (m *Mirror) send(ctx context.Context, req *mutReq) (am.Result, error) {
 			return am.Canceled, fmt.Errorf("%w: %s", am.ErrStateUnknown, s)
 		}
 	}
-	req.ID = m.prefix + strconv.FormatUint(m.seq.Add(1), 36)
+	seq := m.begin()
+	defer m.end(seq)
+	req.ID = m.prefix + "." + strconv.FormatUint(seq, 36)
+	req.Lo = m.lowest()
 	body, err := json.Marshal(req)
 	if err != nil {
 		return am.Canceled, fmt.Errorf("%w: %v", ErrArgs, err)
@@ -110,6 +113,36 @@ func (m *Mirror) send(ctx context.Context, req *mutReq) (am.Result, error) {
 		}
 		backoff = min(2*backoff, 250*time.Millisecond)
 	}
+}
+
+// begin takes the next request seq and notes it in flight.
+func (m *Mirror) begin() uint64 {
+	m.flMu.Lock()
+	defer m.flMu.Unlock()
+	m.seq++
+	if m.inflight == nil {
+		m.inflight = map[uint64]struct{}{}
+	}
+	m.inflight[m.seq] = struct{}{}
+	return m.seq
+}
+
+func (m *Mirror) end(seq uint64) {
+	m.flMu.Lock()
+	delete(m.inflight, seq)
+	m.flMu.Unlock()
+}
+
+// lowest returns the lowest seq in flight: the server may forget the
+// outcomes below it.
+func (m *Mirror) lowest() uint64 {
+	m.flMu.Lock()
+	defer m.flMu.Unlock()
+	lo := m.seq
+	for s := range m.inflight {
+		lo = min(lo, s)
+	}
+	return lo
 }
 
 // attempt sends one request.

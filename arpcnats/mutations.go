@@ -44,6 +44,9 @@ func (s *Server) onMutation(t *term, msg *nats.Msg) {
 		return
 	}
 	s.mu.Lock()
+	if req.Lo > 0 {
+		s.dedup.prune(req.ID, req.Lo)
+	}
 	if e, ok := s.dedup.get(req.ID); ok {
 		s.mu.Unlock()
 		s.reply(msg, e)

@@ -17,18 +17,20 @@ type serverOpts struct {
 	heartbeat    time.Duration
 	dedup        int
 	maxRequest   int
+	persistEvery time.Duration
 	instance     string
 	log          *slog.Logger
 }
 
 func defaultServerOpts() serverOpts {
 	return serverOpts{
-		bucket:     "arpc",
-		replicas:   1,
-		lease:      2 * time.Second,
-		heartbeat:  time.Second,
-		dedup:      1024,
-		maxRequest: 64 << 10,
+		bucket:       "arpc",
+		replicas:     1,
+		lease:        2 * time.Second,
+		heartbeat:    time.Second,
+		dedup:        1024,
+		maxRequest:   64 << 10,
+		persistEvery: 5 * time.Millisecond,
 	}
 }
 
@@ -42,6 +44,8 @@ func (o *serverOpts) validate() error {
 		return fmt.Errorf("arpcnats: lease %v under 50ms", o.lease)
 	case o.heartbeat <= 0:
 		return fmt.Errorf("arpcnats: heartbeat %v", o.heartbeat)
+	case o.persistEvery < 0:
+		return fmt.Errorf("arpcnats: persist interval %v", o.persistEvery)
 	case o.dedup < 1:
 		return fmt.Errorf("arpcnats: dedup size %d", o.dedup)
 	}
@@ -64,6 +68,14 @@ func WithReplicas(n int) Option { return func(o *serverOpts) { o.replicas = n } 
 // state is written right after, and a leader that dies in between loses
 // the last acknowledged changes (mirrors then go back to the stored state).
 func WithAckPersisted(on bool) Option { return func(o *serverOpts) { o.ackPersisted = on } }
+
+// WithPersistInterval sets the least time between two state writes
+// without WithAckPersisted (default 5ms): writes coalesce, so an
+// acknowledged mutation is persisted within about this interval plus one
+// JetStream write, and a leader that dies loses at most that window. With
+// WithAckPersisted writes don't wait: each starts as soon as the previous
+// one is acknowledged (group commit), and replies wait for them.
+func WithPersistInterval(d time.Duration) Option { return func(o *serverOpts) { o.persistEvery = d } }
 
 // WithLease sets how long a leader's lease lasts without renewal (default
 // 2s). It renews every quarter of it; a standby takes over after a lease

@@ -57,14 +57,28 @@ func (s *Server) persister(t *term) {
 	key := keyState(s.id)
 	retry := time.NewTimer(0)
 	<-retry.C
+	armed := false
+	var last time.Time
 	for {
 		select {
 		case <-t.ctx.Done():
 			retry.Stop()
 			return
 		case <-s.persistSig:
+			// without WithAckPersisted nobody waits for the write: write at
+			// most once per interval (group commit), so a busy machine
+			// writes a fraction of its transitions
+			if wait := s.opts.persistEvery - time.Since(last); !s.opts.ackPersisted && wait > 0 {
+				if !armed {
+					retry.Reset(wait)
+					armed = true
+				}
+				continue
+			}
 		case <-retry.C:
+			armed = false
 		}
+		last = time.Now()
 		et := s.errText()
 		s.mu.Lock()
 		if !s.dirty && s.persisted == s.version && len(s.pending) == 0 {
@@ -94,7 +108,10 @@ func (s *Server) persister(t *term) {
 			}
 			// JetStream unavailable for now (a node failing over): retry
 			s.logf(slog.LevelWarn, "arpcnats: state write", "err", err)
-			retry.Reset(20 * time.Millisecond)
+			if !armed {
+				retry.Reset(20 * time.Millisecond)
+				armed = true
+			}
 			continue
 		}
 		enc := appendUpdate(nil, u)

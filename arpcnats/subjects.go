@@ -11,7 +11,6 @@ func subjWaitReg(id string) string { return subjectPrefix + id + ".wait.reg" }
 func keyState(id string) string      { return id + ".state" }
 func keyLease(id string) string      { return id + ".lease" }
 func keyWait(id, wait string) string { return id + ".wait." + wait }
-func keyWaitPrefix(id string) string { return id + ".wait." }
 func keyWaitFilter(id string) string { return id + ".wait.*" }
 
 // validID tells whether s can be a machine or wait id: 1..128 letters,

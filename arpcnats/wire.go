@@ -109,7 +109,10 @@ func (u *update) newer(epoch, version uint64) bool {
 type mutReq struct {
 	// ID identifies the mutation for deduplication: a retry carries the
 	// same ID and gets the first attempt's outcome.
-	ID     string            `json:"id"`
+	ID string `json:"id"`
+	// Lo is the lowest request seq the client still waits for: it won't
+	// retry below it, so the server forgets those outcomes.
+	Lo     uint64            `json:"lo,omitempty"`
 	Type   int               `json:"t"`
 	States []string          `json:"s"`
 	Args   map[string]any    `json:"a,omitempty"`
