@@ -10,6 +10,7 @@ import (
 
 	"github.com/arpc-go/arpc/arpcnats"
 	am "github.com/arpc-go/arpc/pkg/machine"
+	"github.com/arpc-go/arpc/pkg/rpc"
 	"github.com/arpc-go/arpc/pkg/rpc/rpctest"
 	"github.com/nats-io/nats.go"
 )
@@ -60,7 +61,26 @@ func benchMutations(b *testing.B, m am.Mutator) {
 // reports, over 50 sampled changes, how long a change takes to reach the
 // mirrors (p50, p99, max; waited for mirror by mirror, so an upper bound).
 func BenchmarkSourceTransition(b *testing.B) {
-	for _, n := range []int{1, *benchMirrors} {
+	for _, n := range []int{1, 100} {
+		b.Run(fmt.Sprintf("rpc-tcp/clients=%d", n), func(b *testing.B) {
+			src := newSource(b, schema, names)
+			srv := rpctest.NewServer(b, src)
+			var last *rpc.Client
+			for i := 0; i < n; i++ {
+				last = rpctest.NewClient(b, srv, fmt.Sprintf("c%d", i), schema, names)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				src.Add1("Count", nil)
+			}
+			b.StopTimer()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			<-last.Worker.WhenTime(names, src.Time(nil), ctx)
+		})
+	}
+	for _, n := range []int{1, 100, *benchMirrors} {
 		b.Run(fmt.Sprintf("nats/mirrors=%d", n), func(b *testing.B) {
 			e := startNATS(b)
 			src := newSource(b, schema, names)

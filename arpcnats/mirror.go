@@ -34,8 +34,7 @@ type Mirror struct {
 	flMu     sync.Mutex
 	seq      uint64
 	inflight map[uint64]struct{}
-	sub      *nats.Subscription
-	gate     gate
+	hub      *hub
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -70,7 +69,9 @@ var (
 // updates, then asks the leader for the current state; with no leader it
 // reads the stored state from JetStream, and with neither it starts at
 // tick 0 and catches up with the first update (a mirror may start before
-// its server). nc stays the caller's.
+// its server). Mirrors of one machine on one connection share one
+// subscription: NATS delivers each update once per connection. nc stays
+// the caller's.
 func NewMirror(ctx context.Context, nc *nats.Conn, machineID string, schema am.Struct, names am.S,
 	opts ...MirrorOption,
 ) (*Mirror, error) {
@@ -101,7 +102,7 @@ func NewMirror(ctx context.Context, nc *nats.Conn, machineID string, schema am.S
 	for i, n := range md.StateNames() {
 		m.multi[i] = st[n].Multi
 	}
-	m.sub, err = nc.Subscribe(subjUpd(machineID), m.onUpdate)
+	m.hub, err = joinHub(m)
 	if err != nil {
 		m.cancel()
 		return nil, err
@@ -159,21 +160,11 @@ func (m *Mirror) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	return kv, nil
 }
 
-// onUpdate applies an update from the machine's subject. Bytes that don't
-// decode are counted and dropped.
-func (m *Mirror) onUpdate(msg *nats.Msg) {
-	if !m.gate.enter() {
-		return
-	}
-	defer m.gate.exit()
-	u, err := decodeUpdate(msg.Data, m.n)
-	if err != nil {
-		m.mu.Lock()
-		m.bad++
-		m.mu.Unlock()
-		return
-	}
-	m.apply(u)
+// dropped counts an update that didn't decode.
+func (m *Mirror) dropped() {
+	m.mu.Lock()
+	m.bad++
+	m.mu.Unlock()
 }
 
 // apply moves the model to u if it is newer. Within an epoch ticks only
@@ -275,8 +266,7 @@ func (m *Mirror) Close() error {
 func (m *Mirror) Dispose() {
 	m.doneOnce.Do(func() {
 		m.disposed.Store(true)
-		_ = m.sub.Unsubscribe()
-		_ = m.gate.close(context.Background())
+		m.hub.leave(m)
 		m.cancel()
 		m.mw.Close()
 		close(m.doneCh)
