@@ -5,6 +5,7 @@ const subjectPrefix = "arpc."
 
 func subjMut(id string) string     { return subjectPrefix + id + ".mut" }
 func subjUpd(id string) string     { return subjectPrefix + id + ".upd" }
+func subjReq(id string) string     { return subjectPrefix + id + ".req" }
 func subjGet(id string) string     { return subjectPrefix + id + ".get" }
 func subjWaitReg(id string) string { return subjectPrefix + id + ".wait.reg" }
 

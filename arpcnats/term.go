@@ -27,6 +27,7 @@ type term struct {
 	deposed  chan struct{}
 	depOnce  sync.Once
 	waits    *waitSet
+	reqSem   chan struct{}
 }
 
 // depose tells the elector that a write found another leader's revision.
@@ -47,7 +48,7 @@ func (s *Server) startTerm(leaseRev uint64) (*term, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &term{leaseRev: leaseRev, deposed: make(chan struct{})}
+	t := &term{leaseRev: leaseRev, deposed: make(chan struct{}), reqSem: make(chan struct{}, maxRequests)}
 	t.ctx, t.cancel = context.WithCancel(s.ctx)
 	s.mu.Lock()
 	t.epoch = s.epoch
@@ -63,6 +64,7 @@ func (s *Server) startTerm(leaseRev uint64) (*term, error) {
 	}{
 		{subjMut(s.id), func(m *nats.Msg) { s.onMutation(t, m) }},
 		{subjGet(s.id), func(m *nats.Msg) { s.onGet(t, m) }},
+		{subjReq(s.id), func(m *nats.Msg) { s.onRequest(t, m) }},
 		{subjWaitReg(s.id), func(m *nats.Msg) { t.waits.onRegister(m) }},
 	} {
 		ns, err := s.nc.QueueSubscribe(sub.subj, "arpc", sub.fn)

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"time"
 
 	am "github.com/arpc-go/arpc/pkg/machine"
 	"github.com/nats-io/nats.go"
@@ -221,14 +223,26 @@ func (ws *waitSet) resolve(w *DurableWait, rev uint64) {
 	}
 	w.Result = &WaitResult{ID: w.ID, Index: sel.Index, Clock: sel.Clock}
 	b, _ := json.Marshal(w)
-	ctx, cancel := context.WithTimeout(t.ctx, s.opts.lease)
-	defer cancel()
-	// a compare-and-set: a wait deleted meanwhile stays deleted
-	if _, err := s.kv.Update(ctx, keyWait(s.id, w.ID), b, rev); err != nil {
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			s.setErr(fmt.Errorf("arpcnats: storing the result of wait %s: %w", w.ID, err))
+	// store the result (a compare-and-set: a wait deleted meanwhile stays
+	// deleted), retrying while JetStream is unavailable, then publish it
+	for backoff := 20 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+		ctx, cancel := context.WithTimeout(t.ctx, s.opts.lease)
+		_, err = s.kv.Update(ctx, keyWait(s.id, w.ID), b, rev)
+		cancel()
+		if err == nil {
+			break
 		}
-		return
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+			return
+		}
+		s.logf(slog.LevelWarn, "arpcnats: storing a wait result", "wait", w.ID, "err", err)
+		timer := time.NewTimer(backoff)
+		select {
+		case <-t.ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
 	}
 	if w.Reply != "" {
 		rb, _ := json.Marshal(w.Result)
