@@ -129,6 +129,21 @@ func (s *Server) gracefulEnd(ctx context.Context, t *term) error {
 		err = t.gate.close(ctx)
 	}
 	if err == nil {
+		// requests in flight get their answers (or their own deadlines)
+		done := make(chan struct{})
+		t.wg.Add(1) // endTerm waits for it
+		go func() {
+			defer t.wg.Done()
+			t.reqs.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err == nil {
 		err = s.flush(ctx, t)
 	}
 	if err == nil {

@@ -66,8 +66,10 @@ func (s *Server) onRequest(t *term, msg *nats.Msg) {
 	}
 	timeout := min(time.Duration(req.Timeout)*time.Millisecond, 10*time.Minute)
 	t.wg.Add(1)
+	t.reqs.Add(1)
 	go func() {
 		defer t.wg.Done()
+		defer t.reqs.Done()
 		defer func() { <-t.reqSem }()
 		ctx, cancel := context.WithTimeout(t.ctx, timeout)
 		defer cancel()

@@ -28,6 +28,8 @@ type term struct {
 	depOnce  sync.Once
 	waits    *waitSet
 	reqSem   chan struct{}
+	// reqs counts the requests (Mirror.Request) being waited on
+	reqs sync.WaitGroup
 }
 
 // depose tells the elector that a write found another leader's revision.
