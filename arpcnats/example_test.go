@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	am "github.com/arpc-go/arpc/pkg/machine"
 	"github.com/arpc-go/arpc/arpcnats"
+	am "github.com/arpc-go/arpc/pkg/machine"
 	"github.com/nats-io/nats.go"
 )
 
