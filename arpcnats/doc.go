@@ -10,7 +10,7 @@
 //	┌──────────────────┐      ┌────────────────────┐      ┌──────────────────────┐
 //	│ source machine   │      │ arpc.<id>.mut  ◄───┼──────┤ Mirror.Mutate (req)  │
 //	│  tracer: 1 copy  │◄─────┤ arpc.<id>.req  ◄───┼──────┤ Mirror.Request (req) │
-//	│  per transition  │      │ arpc.<id>.get  ◄───┼──────┤ NewMirror, Sync      │
+//	│  per transition  │      │ arpc.<id>.get  ◄───┼──────┤ NewMirror, Resync    │
 //	│ publisher ───────┼─────►│ arpc.<id>.upd  ────┼─────►│ hub: 1 sub per conn  │
 //	│ persister ───────┼─────►│ KV <id>.state      │      │  → am.Model of each  │
 //	│ elector ─────────┼─────►│ KV <id>.lease      │      │    mirror            │

@@ -19,7 +19,6 @@ type hub struct {
 	// a mirror removed under the write lock gets no more updates
 	mu      sync.RWMutex
 	mirrors map[*Mirror]struct{}
-	bad     uint64
 }
 
 type hubKey struct {

@@ -107,17 +107,28 @@ func NewMirror(ctx context.Context, nc *nats.Conn, machineID string, schema am.S
 		m.cancel()
 		return nil, err
 	}
-	if err := m.Sync(ctx); err != nil && !errors.Is(err, ErrNoServer) {
+	if err := m.Resync(ctx); err != nil && !errors.Is(err, ErrNoServer) {
 		m.Dispose()
 		return nil, err
 	}
 	return m, nil
 }
 
-// Sync brings the mirror up to date: from the leader, or, when there is
+// Sync brings the mirror up to date (for example after a batch of AddNS),
+// bounded by WithCallTimeout, and returns the new time.
+func (m *Mirror) Sync() am.Time {
+	ctx, cancel := context.WithTimeout(m.ctx, m.opts.callTimeout)
+	defer cancel()
+	if err := m.Resync(ctx); err != nil {
+		m.setErr(err)
+	}
+	return m.Time(nil)
+}
+
+// Resync brings the mirror up to date: from the leader, or, when there is
 // none, from the state stored in JetStream. It returns ErrNoServer when
 // neither has a state.
-func (m *Mirror) Sync(ctx context.Context) error {
+func (m *Mirror) Resync(ctx context.Context) error {
 	resp, err := m.nc.RequestWithContext(ctx, subjGet(m.id), nil)
 	if err == nil {
 		u, derr := decodeUpdate(resp.Data, m.n)
@@ -272,6 +283,9 @@ func (m *Mirror) Dispose() {
 		close(m.doneCh)
 	})
 }
+
+// IsDisposed tells whether the mirror is disposed.
+func (m *Mirror) IsDisposed() bool { return m.disposed.Load() }
 
 // WhenDisposed returns a channel closed once the mirror is disposed.
 func (m *Mirror) WhenDisposed() <-chan struct{} { return m.doneCh }

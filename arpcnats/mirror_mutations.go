@@ -217,6 +217,39 @@ func (m *Mirror) AddErrState(state string, err error, args am.A) am.Result {
 	return m.legacy(&mutReq{Type: int(am.MutationAdd), States: am.S{state}, Args: args, HasErr: true, Err: err.Error()})
 }
 
+// AddNS sends an Add without waiting for its result ("no sync"): it
+// returns Queued once the request is published, and the change reaches the
+// mirror with the next update (or call Sync). It returns Canceled when the
+// request could not be sent (unknown state, args not serialisable, closed
+// connection). Nothing answers it, so nothing retries it.
+func (m *Mirror) AddNS(states am.S, args am.A) am.Result {
+	if m.disposed.Load() {
+		return am.Canceled
+	}
+	for _, s := range states {
+		if m.Index(s) < 0 {
+			m.setErr(fmt.Errorf("%w: %s", am.ErrStateUnknown, s))
+			return am.Canceled
+		}
+	}
+	seq := m.begin()
+	m.end(seq)
+	body, err := json.Marshal(&mutReq{ID: m.prefix + "." + strconv.FormatUint(seq, 36), Lo: m.lowest(),
+		Type: int(am.MutationAdd), States: states, Args: args})
+	if err != nil {
+		m.setErr(fmt.Errorf("%w: %v", ErrArgs, err))
+		return am.Canceled
+	}
+	if err := m.nc.Publish(subjMutNS(m.id), body); err != nil {
+		m.setErr(fmt.Errorf("%w: %v", ErrTransport, err))
+		return am.Canceled
+	}
+	return am.Queued
+}
+
+// Add1NS is AddNS for one state.
+func (m *Mirror) Add1NS(state string, args am.A) am.Result { return m.AddNS(am.S{state}, args) }
+
 // WhenArgs returns a channel closed once state is activated with args
 // that include args. A Mirror doesn't see other callers' args: it matches
 // the mutations made through this Mirror.

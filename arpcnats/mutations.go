@@ -15,8 +15,8 @@ import (
 // which the source runs them. A request id seen before gets the first
 // attempt's outcome and runs nothing.
 func (s *Server) onMutation(t *term, msg *nats.Msg) {
-	if msg.Reply == "" {
-		return // a publish, not a request: nobody would learn the outcome
+	if msg.Reply == "" && msg.Subject != subjMutNS(s.id) {
+		return // a publish on the request subject: nobody would learn the outcome
 	}
 	if !t.gate.enter() {
 		_ = msg.Respond(errResp(codeNotLeader, "server stopping"))
@@ -112,6 +112,9 @@ func (s *Server) record(msg *nats.Msg, e dedupEntry) {
 // reply answers a mutation: at once with the current state, or, with
 // WithAckPersisted, once the state of e's version is persisted.
 func (s *Server) reply(msg *nats.Msg, e dedupEntry) {
+	if msg.Reply == "" {
+		return // AddNS: nobody waits
+	}
 	if s.opts.ackPersisted {
 		s.mu.Lock()
 		if e.Version > s.persisted {

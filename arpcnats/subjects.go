@@ -4,6 +4,7 @@ package arpcnats
 const subjectPrefix = "arpc."
 
 func subjMut(id string) string     { return subjectPrefix + id + ".mut" }
+func subjMutNS(id string) string   { return subjectPrefix + id + ".mutns" }
 func subjUpd(id string) string     { return subjectPrefix + id + ".upd" }
 func subjReq(id string) string     { return subjectPrefix + id + ".req" }
 func subjGet(id string) string     { return subjectPrefix + id + ".get" }

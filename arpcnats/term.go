@@ -65,6 +65,7 @@ func (s *Server) startTerm(leaseRev uint64) (*term, error) {
 		fn   nats.MsgHandler
 	}{
 		{subjMut(s.id), func(m *nats.Msg) { s.onMutation(t, m) }},
+		{subjMutNS(s.id), func(m *nats.Msg) { s.onMutation(t, m) }},
 		{subjGet(s.id), func(m *nats.Msg) { s.onGet(t, m) }},
 		{subjReq(s.id), func(m *nats.Msg) { s.onRequest(t, m) }},
 		{subjWaitReg(s.id), func(m *nats.Msg) { t.waits.onRegister(m) }},

@@ -233,3 +233,25 @@ func TestRestore(t *testing.T) {
 }
 
 var _ = nats.ErrNoResponders
+
+// AddNS doesn't wait; Sync brings the change.
+func TestAddNS(t *testing.T) {
+	e := startNATS(t)
+	nc := connect(t, e.ClientURL())
+	src := newSource(t, schema, names)
+	serve(t, nc, src, "ns")
+	m := mirror(t, nc, "ns", schema, names)
+	for i := 0; i < 10; i++ {
+		if res := m.Add1NS("Count", nil); res != am.Queued {
+			t.Fatalf("AddNS: %v", res)
+		}
+	}
+	if m.Add1NS("Nope", nil) != am.Canceled || !errors.Is(m.Err(), am.ErrStateUnknown) {
+		t.Fatalf("AddNS of an unknown state: %v", m.Err())
+	}
+	ctx := ctxT(t, 10*time.Second)
+	waitFor(t, m.WhenTicksEq("Count", 19, ctx), "10 AddNS to reach the mirror")
+	if got := m.Sync(); got[2] != 19 || src.Tick("Count") != 19 {
+		t.Fatalf("Sync: %v, source %d", got, src.Tick("Count"))
+	}
+}
