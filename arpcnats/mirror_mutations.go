@@ -161,11 +161,11 @@ func (m *Mirror) attempt(ctx context.Context, body []byte) (*mutResp, error) {
 	default:
 		return nil, fmt.Errorf("%w: %v (the mutation may or may not have run)", ErrTransport, err)
 	}
-	var resp mutResp
-	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return nil, fmt.Errorf("%w: malformed reply: %v", ErrTransport, err)
+	resp, err := decodeReply(msg.Data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrTransport, err)
 	}
-	return &resp, nil
+	return resp, nil
 }
 
 // legacy runs a mutation for the asyncmachine-compatible methods: bounded

@@ -141,6 +141,5 @@ func (s *Server) persister(t *term) {
 
 // replyBytes encodes a mutation's reply with the state update it carries.
 func replyBytes(e dedupEntry, upd []byte) []byte {
-	b, _ := json.Marshal(&mutResp{Result: e.Result, Code: e.Code, Msg: e.Msg, Update: upd})
-	return b
+	return encodeReply(&mutResp{Result: e.Result, Code: e.Code, Msg: e.Msg, Update: upd})
 }

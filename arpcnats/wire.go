@@ -123,18 +123,65 @@ type mutReq struct {
 }
 
 // mutResp is the reply to a mutation: its outcome and the machine's state
-// right after it (an encoded update).
+// right after it (an encoded update, possibly empty). Binary: magic,
+// uvarint result, uvarint length + code, uvarint length + message, then
+// the update to the end.
 type mutResp struct {
-	Result int    `json:"r"`
-	Code   string `json:"c,omitempty"`
-	Msg    string `json:"m,omitempty"`
-	Update []byte `json:"u,omitempty"`
+	Result int
+	Code   string
+	Msg    string
+	Update []byte
+}
+
+// replyMagic starts an encoded mutation reply.
+const replyMagic = 0xB1
+
+func encodeReply(r *mutResp) []byte {
+	b := make([]byte, 0, 8+len(r.Code)+len(r.Msg)+len(r.Update))
+	b = append(b, replyMagic)
+	b = binary.AppendUvarint(b, uint64(r.Result))
+	b = binary.AppendUvarint(b, uint64(len(r.Code)))
+	b = append(b, r.Code...)
+	b = binary.AppendUvarint(b, uint64(len(r.Msg)))
+	b = append(b, r.Msg...)
+	return append(b, r.Update...)
+}
+
+func decodeReply(b []byte) (*mutResp, error) {
+	bad := fmt.Errorf("%w: malformed reply", ErrInvalidRequest)
+	if len(b) == 0 || b[0] != replyMagic {
+		return nil, bad
+	}
+	b = b[1:]
+	res, k := binary.Uvarint(b)
+	if k <= 0 || res > 1<<8 {
+		return nil, bad
+	}
+	b = b[k:]
+	str := func() (string, bool) {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || l > uint64(len(b)-k) {
+			return "", false
+		}
+		v := string(b[k : k+int(l)])
+		b = b[k+int(l):]
+		return v, true
+	}
+	r := &mutResp{Result: int(res)}
+	var ok bool
+	if r.Code, ok = str(); !ok {
+		return nil, bad
+	}
+	if r.Msg, ok = str(); !ok {
+		return nil, bad
+	}
+	r.Update = b
+	return r, nil
 }
 
 // errResp builds an error reply.
 func errResp(code, msg string) []byte {
-	b, _ := json.Marshal(&mutResp{Result: 2, Code: code, Msg: msg})
-	return b
+	return encodeReply(&mutResp{Result: 2, Code: code, Msg: msg})
 }
 
 // stateDoc is the machine's state as kept in the KV bucket under
