@@ -52,7 +52,10 @@ type Mirror struct {
 	exits   []uint64
 	err     error
 	srcErr  string
-	bad     uint64
+	// epochCtx ends when an update of another epoch (a new leader) arrives
+	epochCtx    context.Context
+	epochCancel context.CancelFunc
+	bad         uint64
 }
 
 // model lets Mirror embed am.Model under an unexported field name.
@@ -216,9 +219,23 @@ func (m *Mirror) apply(u *update) {
 		}
 		m.mw.Apply(deltas)
 	}
+	if u.Epoch != m.epoch && m.epochCancel != nil {
+		m.epochCancel()
+		m.epochCtx, m.epochCancel = nil, nil
+	}
 	m.epoch, m.version = u.Epoch, u.Version
 	copy(m.time, u.Time)
 	copy(m.exits, u.Exits)
+}
+
+// leaderCtx returns a context that ends when a new leader shows up.
+func (m *Mirror) leaderCtx() context.Context {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.epochCtx == nil {
+		m.epochCtx, m.epochCancel = context.WithCancel(m.ctx)
+	}
+	return m.epochCtx
 }
 
 // Version returns the epoch and version of the state the mirror shows.

@@ -149,6 +149,12 @@ func (m *Mirror) lowest() uint64 {
 func (m *Mirror) attempt(ctx context.Context, body []byte) (*mutResp, error) {
 	actx, cancel := context.WithTimeout(ctx, m.opts.attempt)
 	defer cancel()
+	if m.opts.retry {
+		// a new leader won't answer what was sent to the old one: send it
+		// again at once rather than at the attempt's timeout
+		stop := context.AfterFunc(m.leaderCtx(), cancel)
+		defer stop()
+	}
 	msg, err := m.nc.RequestMsgWithContext(actx, &nats.Msg{Subject: subjMut(m.id), Data: body})
 	switch {
 	case err == nil:
