@@ -97,6 +97,18 @@
 // A new leader resumes the stored waits, so a wait survives restarts of
 // the waiter and of the servers; PollWait reads a result without a leader.
 //
+// # Bounds
+//
+// A request is refused past 64 KiB; an update is decoded only if it holds
+// exactly the schema's number of states; the dedup table holds at most
+// WithDedupSize outcomes; a leader resolves at most 10,000 durable waits
+// and waits on at most 4,096 requests at a time (more get
+// am.ErrQueueFull). A slow mirror connection is NATS's slow consumer: the
+// client library drops the updates past its subscription's pending limits
+// and counts them. Since every update carries the whole state, a dropped
+// one costs only time: the next update or heartbeat brings the mirrors up
+// to date.
+//
 // StartEmbedded runs a NATS server with JetStream in this process: the
 // default for examples and tests, which needs no set-up.
 package arpcnats

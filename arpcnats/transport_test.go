@@ -251,3 +251,27 @@ func TestAddNS(t *testing.T) {
 		t.Fatalf("Sync: %v, source %d", got, src.Tick("Count"))
 	}
 }
+
+// An idle leader republishes its state every heartbeat, so a mirror that
+// missed the last update (a reconnect) catches up without a new change.
+func TestHeartbeat(t *testing.T) {
+	e := startNATS(t)
+	nc := connect(t, e.ClientURL())
+	sub, err := nc.SubscribeSync("arpc.hb.upd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newSource(t, schema, names)
+	src.Add1("A", nil)
+	serve(t, nc, src, "hb", arpcnats.WithHeartbeat(20*time.Millisecond))
+	ctx := ctxT(t, 10*time.Second)
+	for i := 0; i < 3; i++ {
+		msg, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			t.Fatalf("heartbeat %d: %v", i, err)
+		}
+		if len(msg.Data) < 5 || msg.Data[0] != 0xA1 {
+			t.Fatalf("heartbeat %d: %q", i, msg.Data)
+		}
+	}
+}
