@@ -83,7 +83,10 @@ func (s *Server) startTerm(leaseRev uint64) (*term, error) {
 	s.leading.Store(true)
 	s.mu.Lock()
 	close(s.leadCh)
+	first := s.lastPersisted
 	s.mu.Unlock()
+	// mirrors learn of the new epoch at once, not at the next heartbeat
+	_ = s.nc.Publish(subjUpd(s.id), first)
 	s.signal()
 	return t, nil
 }
