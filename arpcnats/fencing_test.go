@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	am "github.com/arpc-go/arpc/pkg/machine"
 	"github.com/arpc-go/arpc/arpcnats"
+	am "github.com/arpc-go/arpc/pkg/machine"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
