@@ -10,6 +10,7 @@ import (
 
 	"github.com/arpc-go/arpc/arpcnats"
 	am "github.com/arpc-go/arpc/pkg/machine"
+	"github.com/arpc-go/arpc/pkg/rpc"
 	"github.com/arpc-go/arpc/pkg/rpc/rpctest"
 	"github.com/nats-io/nats.go"
 )
@@ -69,7 +70,7 @@ func BenchmarkSourceTransition(b *testing.B) {
 	for _, n := range []int{1, *benchClients} {
 		b.Run(fmt.Sprintf("rpc-tcp/clients=%d", n), func(b *testing.B) {
 			src := newSource(b, schema, names)
-			srv := rpctest.NewServer(b, src)
+			srv := rpctest.NewServer(b, src, rpc.WithMaxConns(n+16), rpc.WithMaxSessions(n+16))
 			apis := make([]am.Api, n)
 			for i := range apis {
 				apis[i] = rpctest.NewClient(b, srv, fmt.Sprintf("c%d", i), schema, names).Worker
