@@ -29,6 +29,7 @@
 // Machine ids are NATS tokens: letters, digits, '-' and '_'.
 //
 //	arpc.<id>.mut       request: a mutation (JSON), reply: outcome + state
+//	arpc.<id>.mutns     publish: a mutation nobody waits for (AddNS)
 //	arpc.<id>.req       request: rpc.Request run on the leader, reply: answer
 //	arpc.<id>.get       request: the current state (an update)
 //	arpc.<id>.upd       publish: the state, once per queue pass + heartbeat
