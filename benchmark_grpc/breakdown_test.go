@@ -22,6 +22,7 @@ import (
 
 	am "github.com/arpc-go/arpc/pkg/machine"
 	arpc "github.com/arpc-go/arpc/pkg/rpc"
+	"github.com/arpc-go/arpc/pkg/rpc/rpctest"
 )
 
 // traceEnv turns TestCycleBreakdown on; its value is the number of cycles per case ("1" or "on":
@@ -362,25 +363,6 @@ func (c *echoClient) Cycle(context.Context) error {
 
 func (c *echoClient) Close() error { return nil }
 
-// cycleStates is the machine of pkg/rpc's BenchmarkCycle: three exclusive values and one op per
-// value, whose handler activates the next value.
-var cycleStates = am.Struct{
-	"Value1": {Remove: am.S{"Value2", "Value3"}},
-	"Value2": {Remove: am.S{"Value1", "Value3"}},
-	"Value3": {Remove: am.S{"Value1", "Value2"}},
-	"Op1":    {Multi: true},
-	"Op2":    {Multi: true},
-	"Op3":    {Multi: true},
-}
-
-var cycleNames = am.S{"Value1", "Value2", "Value3", "Op1", "Op2", "Op3", am.Exception}
-
-type cycleHandlers struct{}
-
-func (cycleHandlers) Op1State(e *am.Event) { e.Machine.Add1("Value2", nil) }
-func (cycleHandlers) Op2State(e *am.Event) { e.Machine.Add1("Value3", nil) }
-func (cycleHandlers) Op3State(e *am.Event) { e.Machine.Add1("Value1", nil) }
-
 // setupRPCCycle serves the cycle machine with an aRPC Server and connects one Client directly, as
 // pkg/rpc's BenchmarkCycle does (rpctest.NewPair).
 func setupRPCCycle(ctx context.Context) (_ *env, err error) {
@@ -391,16 +373,16 @@ func setupRPCCycle(ctx context.Context) (_ *env, err error) {
 		}
 	}()
 	life := context.WithoutCancel(ctx)
-	src := am.New(life, cycleStates, &am.Opts{ID: "cycle"})
+	src := am.New(life, rpctest.CycleStates, &am.Opts{ID: "cycle"})
 	e.onClose(func() error {
 		src.Dispose()
 		<-src.WhenDisposed()
 		return nil
 	})
-	if err := src.VerifyStates(cycleNames); err != nil {
+	if err := src.VerifyStates(rpctest.CycleNames); err != nil {
 		return nil, err
 	}
-	if err := src.BindHandlers(&cycleHandlers{}); err != nil {
+	if err := src.BindHandlers(&rpctest.CycleHandlers{}); err != nil {
 		return nil, err
 	}
 	src.Add1("Value1", nil)
@@ -413,7 +395,7 @@ func setupRPCCycle(ctx context.Context) (_ *env, err error) {
 	if err := am.WaitFor(ctx, srv.Mach, "RpcReady"); err != nil {
 		return nil, err
 	}
-	cli, err := arpc.NewClient(life, srv.Addr, "client", cycleStates, cycleNames)
+	cli, err := arpc.NewClient(life, srv.Addr, "client", rpctest.CycleStates, rpctest.CycleNames)
 	if err != nil {
 		return nil, err
 	}
@@ -437,12 +419,10 @@ type rpcCycleClient struct {
 	w *arpc.Worker
 }
 
-var cycleOps = map[string]string{"Value1": "Op1", "Value2": "Op2", "Value3": "Op3"}
-
 func (c *rpcCycleClient) Cycle(context.Context) error {
 	v := c.w.Switch("Value1", "Value2", "Value3")
-	if res := c.w.Add1(cycleOps[v], nil); res != am.Executed {
-		return fmt.Errorf("Add1(%s) = %v: %v", cycleOps[v], res, c.w.Err())
+	if res := c.w.Add1(rpctest.CycleOps[v], nil); res != am.Executed {
+		return fmt.Errorf("Add1(%s) = %v: %v", rpctest.CycleOps[v], res, c.w.Err())
 	}
 	return nil
 }

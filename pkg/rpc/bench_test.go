@@ -10,33 +10,13 @@ import (
 	"github.com/arpc-go/arpc/pkg/rpc/rpctest"
 )
 
-// cycleStates is the benchmark's machine: three exclusive values and one op
-// per value; the server handler of OpN activates the next value.
-var cycleStates = am.Struct{
-	"Value1": {Remove: am.S{"Value2", "Value3"}},
-	"Value2": {Remove: am.S{"Value1", "Value3"}},
-	"Value3": {Remove: am.S{"Value1", "Value2"}},
-	"Op1":    {Multi: true},
-	"Op2":    {Multi: true},
-	"Op3":    {Multi: true},
-}
-
-var cycleNames = am.S{"Value1", "Value2", "Value3", "Op1", "Op2", "Op3", am.Exception}
-
-// cycleHandlers advance the value on every op.
-type cycleHandlers struct{}
-
-func (cycleHandlers) Op1State(e *am.Event) { e.Machine.Add1("Value2", nil) }
-func (cycleHandlers) Op2State(e *am.Event) { e.Machine.Add1("Value3", nil) }
-func (cycleHandlers) Op3State(e *am.Event) { e.Machine.Add1("Value1", nil) }
-
 func newCycleSource(tb testing.TB) *am.Machine {
 	tb.Helper()
-	m := am.New(context.Background(), cycleStates, &am.Opts{ID: "cycle"})
-	if err := m.VerifyStates(cycleNames); err != nil {
+	m := am.New(context.Background(), rpctest.CycleStates, &am.Opts{ID: "cycle"})
+	if err := m.VerifyStates(rpctest.CycleNames); err != nil {
 		tb.Fatal(err)
 	}
-	if err := m.BindHandlers(&cycleHandlers{}); err != nil {
+	if err := m.BindHandlers(&rpctest.CycleHandlers{}); err != nil {
 		tb.Fatal(err)
 	}
 	m.Add1("Value1", nil)
@@ -55,7 +35,7 @@ func BenchmarkCycle(b *testing.B) {
 	source := newCycleSource(b)
 	_, c := rpctest.NewPair(b, source, nil, nil)
 	w := c.Worker
-	ops := map[string]string{"Value1": "Op1", "Value2": "Op2", "Value3": "Op3"}
+	ops := rpctest.CycleOps
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
