@@ -185,8 +185,6 @@ func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
 
 func (b bitset) set(i int) { b[i/64] |= 1 << (uint(i) % 64) }
 
-func (b bitset) has(i int) bool { return b[i/64]&(1<<(uint(i)%64)) != 0 }
-
 // intersects reports whether b and o share an index.
 func (b bitset) intersects(o bitset) bool {
 	for i, w := range b {
