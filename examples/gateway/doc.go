@@ -28,4 +28,12 @@
 // deadline (default 1s, at most 10s); silent=1 and delay= are the input flags
 // above. The answer is 200 with the result, 504 at the deadline, 503 when the
 // backend is full, 400 for bad input.
+//
+// Over NATS. The same gateway with the backend behind NATS (a leader serving
+// the machine, the HTTP handler holding an arpcnats mirror) is
+//
+//	go run ./examples/nats -gateway
+//
+// It lives with the NATS example, in a module of its own, so that this
+// module, the library's, needs no NATS client.
 package main
