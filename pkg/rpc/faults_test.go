@@ -23,9 +23,37 @@ import (
 type connKeeper struct {
 	mu    sync.Mutex
 	conns []net.Conn
+	// held, when not nil, keeps dials waiting until it is closed
+	held chan struct{}
+}
+
+// hold makes the next dials wait until release.
+func (k *connKeeper) hold() {
+	k.mu.Lock()
+	k.held = make(chan struct{})
+	k.mu.Unlock()
+}
+
+func (k *connKeeper) release() {
+	k.mu.Lock()
+	if k.held != nil {
+		close(k.held)
+		k.held = nil
+	}
+	k.mu.Unlock()
 }
 
 func (k *connKeeper) dial(ctx context.Context, addr string) (net.Conn, error) {
+	k.mu.Lock()
+	held := k.held
+	k.mu.Unlock()
+	if held != nil {
+		select {
+		case <-held:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	if err == nil {
 		k.mu.Lock()

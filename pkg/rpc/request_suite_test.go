@@ -240,7 +240,13 @@ func TestRequestAcrossReconnect(t *testing.T) {
 			errc <- err
 		}()
 		id := recv(t, a.never, "the request")
+		// the client comes back only once the server has dropped the
+		// session: back before the server noticed the cut, it would resume
+		// the session, and the request would rightly wait on
+		keeper.hold()
 		keeper.cut(t)
+		eventually(t, func() bool { return srv.Stats().Sessions == 0 }, "the server to drop the session")
+		keeper.release()
 		select {
 		case err := <-errc:
 			require.ErrorIs(t, err, rpc.ErrNetwork)
