@@ -118,9 +118,8 @@ func (f *fanout) run() {
 		case <-ctx.Done():
 			return
 		case <-f.kick:
-			if retry != nil && !timer.Stop() {
-				<-timer.C
-			}
+			// no stale tick can be received after Stop (Go 1.23 timers)
+			timer.Stop()
 		case <-retry:
 		}
 		if interval > 0 {
