@@ -118,7 +118,7 @@
 // for a client. A client that does not keep up (a whole flow-control window
 // of updates unhandled) is passed over and gets one merged diff when it
 // catches up, so it delays no one else. An idle connection holds one
-// goroutine, its read loop, and no read buffer of its own. A client that
+// goroutine, its read loop, and a 512-byte read buffer. A client that
 // needs only some states mirrors just those (WithSyncStates, or
 // WithSkipStates): the server sends it no other change, and a change of
 // states it does not follow costs its session nothing.
