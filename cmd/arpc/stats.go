@@ -65,7 +65,8 @@ func statsJSON(st rpc.Stats) map[string]any {
 		"conns": st.Conns, "sessions": st.Sessions, "handshakes": st.Handshakes,
 		"mutationsExecuted": st.MutationsExecuted, "mutationsCanceled": st.MutationsCanceled,
 		"mutationsQueued": st.MutationsQueued, "mutationsFailed": st.MutationsFailed,
-		"updates": st.Updates, "pushes": st.Pushes, "bytesIn": st.BytesIn, "bytesOut": st.BytesOut,
+		"updates": st.Updates, "pushes": st.Pushes, "pushesDeferred": st.PushesDeferred,
+		"bytesIn": st.BytesIn, "bytesOut": st.BytesOut,
 		"errors": errs, "refusedConns": st.RefusedConns, "refusedAuth": st.RefusedAuth,
 		"refusedSessions": st.RefusedSessions, "forbidden": st.Forbidden,
 		"handshakeTimeouts": st.HandshakeTimeouts, "idleTimeouts": st.IdleTimeouts, "slowPeers": st.SlowPeers,
@@ -92,7 +93,8 @@ func printStats(e *env, st rpc.Stats) {
 	fmt.Fprintf(w, "  handshakes  %d\n", st.Handshakes)
 	fmt.Fprintf(w, "  mutations   %d executed, %d canceled, %d queued, %d failed\n",
 		st.MutationsExecuted, st.MutationsCanceled, st.MutationsQueued, st.MutationsFailed)
-	fmt.Fprintf(w, "  updates     %d (%d pushed)\n", st.Updates, st.Pushes)
+	fmt.Fprintf(w, "  updates     %d (%d pushed, %d put off for slow clients)\n",
+		st.Updates, st.Pushes, st.PushesDeferred)
 	fmt.Fprintf(w, "  bytes       %d in, %d out\n", st.BytesIn, st.BytesOut)
 	codes := make([]rpc2.Code, 0, len(st.Errors))
 	for c := range st.Errors {

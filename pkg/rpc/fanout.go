@@ -168,6 +168,7 @@ func (f *fanout) pass() {
 		}
 		se.pass = f.passes
 		if err := se.push(); errors.Is(err, rpc2.ErrWouldBlock) {
+			f.s.stats.traffic.deferred.Add(1)
 			f.retry = append(f.retry, se)
 		} else if err != nil && !errors.Is(err, errDetached) {
 			f.s.opts.logger.Debug("arpc: push failed", "client", se.clientID, "err", err)

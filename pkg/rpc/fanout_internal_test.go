@@ -83,6 +83,7 @@ func TestFanoutStalledClient(t *testing.T) {
 	}
 	assert.LessOrEqual(t, sent, uint64(256), "%d changes, %d updates sent to the stalled client", changes, sent)
 	t.Logf("%d changes, %d updates sent to the stalled client before it read", changes, sent)
+	assert.Positive(t, srv.Stats().PushesDeferred, "the stalled client's pushes were put off")
 	updates := 0
 	for v := uint64(0); v < sent; updates++ {
 		u := stalled.rawUpdate(t)

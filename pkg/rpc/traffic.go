@@ -27,6 +27,10 @@ type Traffic struct {
 	// full clocks); Pushes how many of them were sent on their own rather
 	// than with a reply.
 	Updates, Pushes uint64
+	// PushesDeferred counts the pushes put off because the client had a
+	// whole flow-control window of updates unhandled (a slow or stalled
+	// client): its changes were merged into a later push.
+	PushesDeferred uint64
 	// BytesIn and BytesOut count the bytes read from and written to
 	// clients' connections (TLS records included), accepted by the server's
 	// listener or given to ServeConn.
@@ -42,6 +46,7 @@ type traffic struct {
 	handshakes                         atomic.Uint64
 	executed, canceled, queued, failed atomic.Uint64
 	updates, pushes, bytesIn, bytesOut atomic.Uint64
+	deferred                           atomic.Uint64
 	errMu                              sync.Mutex
 	errors                             map[rpc2.Code]uint64
 }
@@ -58,6 +63,7 @@ func (t *traffic) snapshot() Traffic {
 		MutationsFailed:   t.failed.Load(),
 		Updates:           t.updates.Load(),
 		Pushes:            t.pushes.Load(),
+		PushesDeferred:    t.deferred.Load(),
 		BytesIn:           t.bytesIn.Load(),
 		BytesOut:          t.bytesOut.Load(),
 		Errors:            errs,

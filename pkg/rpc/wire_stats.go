@@ -35,7 +35,7 @@ func statsFields(st *Stats) []struct {
 		{"slowPeers", &st.SlowPeers}, {"handshakes", &st.Handshakes},
 		{"mutationsExecuted", &st.MutationsExecuted}, {"mutationsCanceled", &st.MutationsCanceled},
 		{"mutationsQueued", &st.MutationsQueued}, {"mutationsFailed", &st.MutationsFailed},
-		{"updates", &st.Updates}, {"pushes", &st.Pushes},
+		{"updates", &st.Updates}, {"pushes", &st.Pushes}, {"pushesDeferred", &st.PushesDeferred},
 		{"bytesIn", &st.BytesIn}, {"bytesOut", &st.BytesOut},
 	}
 }
