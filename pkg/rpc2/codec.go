@@ -39,12 +39,11 @@ type Codec interface {
 // direction, so each type is described once per connection and later
 // messages carry only values. Concrete types sent inside interface values
 // must be registered with gob.Register on both ends.
-func NewGobCodec() Codec {
-	g := &gobCodec{}
-	g.ResetEncoder()
-	g.ResetDecoder()
-	return g
-}
+//
+// The gob streams are created on first use: a connection that never sends
+// or receives a gob body (aRPC's own messages travel raw) pays nothing for
+// them.
+func NewGobCodec() Codec { return &gobCodec{} }
 
 type gobCodec struct {
 	w     appendWriter
@@ -57,6 +56,9 @@ type gobCodec struct {
 
 func (g *gobCodec) Encode(dst []byte, v any) ([]byte, error) {
 	g.w.b = dst
+	if g.enc == nil {
+		g.enc = gob.NewEncoder(&g.w)
+	}
 	err := g.enc.Encode(v)
 	out := g.w.b
 	g.w.b = nil
@@ -97,6 +99,9 @@ func (g *gobCodec) decodeStream(s *streamBody, v any) error {
 
 // decode decodes the body that g.r serves and checks it was consumed exactly.
 func (g *gobCodec) decode(v any) error {
+	if g.dec == nil {
+		g.dec = gob.NewDecoder(&g.r)
+	}
 	err := g.dec.Decode(v)
 	if g.r.len() > 0 {
 		if err == nil {
@@ -120,9 +125,12 @@ func (g *gobCodec) decode(v any) error {
 	return err
 }
 
-func (g *gobCodec) ResetEncoder() { g.enc = gob.NewEncoder(&g.w) }
+// ResetEncoder drops the encoding stream; the next Encode starts a new one.
+func (g *gobCodec) ResetEncoder() { g.enc = nil }
+
+// ResetDecoder drops the decoding stream; the next Decode starts a new one.
 func (g *gobCodec) ResetDecoder() {
-	g.dec = gob.NewDecoder(&g.r)
+	g.dec = nil
 	g.chk.reset()
 }
 
