@@ -135,3 +135,31 @@ func TestSyncStatesUnknown(t *testing.T) {
 		assert.Contains(t, err.Error(), `"Nope"`)
 	}
 }
+
+// TestFanoutStalledClientDropped: a client whose window of updates stays
+// full is a slow peer (WithWriteTimeout): the server drops its connection,
+// though the fan-out never waited for it.
+func TestFanoutStalledClientDropped(t *testing.T) {
+	src := itSource(t, nil)
+	srv := itServer(t, src, WithPushInterval(0), WithWriteTimeout(300*time.Millisecond))
+	stalled := dialRawPeer(t, srv.Addr)
+	code, err := stalled.handshake("stalled", "")
+	require.NoError(t, err)
+	require.Zero(t, code)
+	w := itClient(t, srv, "ok").Worker
+
+	ctx, cancel := context.WithTimeout(context.Background(), itDeadline)
+	defer cancel()
+	for range 300 {
+		src.Add1("M", nil)
+		select {
+		case <-w.WhenTime(am.S{"M"}, am.Time{src.Tick("M")}, ctx):
+		case <-ctx.Done():
+			t.Fatal("the reading client fell behind")
+		}
+	}
+	require.Positive(t, srv.Stats().PushesDeferred)
+	// reads (and drops) what the server sent, then sees the close
+	require.True(t, stalled.closedWithin(itDeadline), "the stalled client was not dropped")
+	assert.Positive(t, srv.Stats().SlowPeers)
+}

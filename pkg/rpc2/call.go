@@ -259,6 +259,9 @@ func (c *Conn) TryNotify(m Method, args func() any) error {
 		return c.endErr()
 	}
 	if !c.tryAcquireCredit() {
+		// the peer is behind as if a sender waited: WithWriteTimeout
+		// applies (the next credit clears it)
+		c.starved.CompareAndSwap(0, monoNow()|1)
 		return fmt.Errorf("%w: the peer's flow-control window is full", ErrWouldBlock)
 	}
 	c.wmu.Lock()
