@@ -203,7 +203,7 @@ func (s *Server) PendingRequests() int {
 }
 
 // addAnswer queues the outcome of a request of this session for the next
-// update, and wakes the pusher (while a mutation of the session is in
+// update, and schedules a push (while a mutation of the session is in
 // flight, its reply carries it instead). args is encoded at once.
 func (se *session) addAnswer(e *reqEntry, args am.A) {
 	var w wireAnswer

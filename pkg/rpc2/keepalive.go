@@ -16,7 +16,7 @@ import (
 const DefaultKeepalive = 10 * time.Second
 
 // countReader counts the transport reads that returned bytes, so that the
-// timer goroutine sees whether the peer is alive without a clock read per
+// timers see whether the peer is alive without a clock read per
 // frame.
 type countReader struct {
 	r io.Reader
@@ -31,7 +31,7 @@ func (r countReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// keepalive is the keepalive state, owned by the timer goroutine.
+// keepalive is the keepalive state, owned by the timers (one tick at a time).
 type keepalive struct {
 	c        *Conn
 	reads    uint64    // c.reads at the last change

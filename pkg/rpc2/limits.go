@@ -63,7 +63,7 @@ func WithGateTimeout(d time.Duration) Option {
 // ever completing a frame. A healthy idle peer answers the keepalive's pings
 // with whole frames, so d must exceed the keepalive interval (WithKeepalive)
 // for such a peer to stay connected; with keepalive off, a peer that sends
-// nothing for d is closed too. The connection's timer goroutine checks every
+// nothing for d is closed too. The connection's timers check every
 // d/4, so the end comes between d and 1.25×d. 0 (the default) means no
 // limit; d must be 0 or at least 1 ms.
 func WithIdleTimeout(d time.Duration) Option {

@@ -140,7 +140,7 @@ func WithCallTimeout(d time.Duration) Option {
 // error wrapping ErrConnLost and ErrKeepalive. So a peer that vanished
 // without closing the transport (a crashed host, a dropped route) is noticed
 // within about 2×d, and an idle but healthy connection stays up. The check
-// runs on the connection's one timer goroutine, every d/4. It measures what
+// runs on the connection's timers, every d/4. It measures what
 // the read loop reads, so an Inline handler that blocks the read loop for 2×d
 // ends its connection too. Each end applies its own interval; d must be 0 or
 // at least 1 ms.

@@ -152,7 +152,7 @@ func (c *Conn) wake() {
 }
 
 // sendControl queues a small control frame (kind and one uvarint) without
-// ever waiting: for frames sent from the read loop or the timer goroutine,
+// ever waiting: for frames sent from the read loop or the timers,
 // and for cancel frames, which must not block the caller. The writer
 // goroutine writes it (or the current writer, along with its buffer). An
 // optional frame (a pong, a ping) is dropped when the write buffer is full:
@@ -282,7 +282,7 @@ func (c *Conn) flushLocked() error {
 // a large buffer takes.
 const timedChunk = 64 << 10
 
-// timedWrite writes buf in chunks, each watched by the timer goroutine
+// timedWrite writes buf in chunks, each watched by the timers
 // (see WithWriteTimeout).
 func (c *Conn) timedWrite(buf []byte) error {
 	defer c.wstart.Store(0)
