@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"testing"
 	"time"
@@ -21,6 +22,10 @@ import (
 // ".clients=N". -test.cpuprofile profiles the whole run instead; the two
 // can't be combined.
 const fanoutProfileEnv = "ARPC_FANOUT_CPUPROFILE"
+
+// fanoutTraceEnv names a file for an execution trace of the server while
+// it pushes the measured transitions (go tool trace -d=parsed FILE dumps it).
+const fanoutTraceEnv = "ARPC_FANOUT_TRACE"
 
 // fanoutHeapEnv names a file to write the heap profile to once the N idle
 // clients are connected (what server-B/client measures).
@@ -103,7 +108,12 @@ func benchFanout(b *testing.B, n int) {
 		}
 	}
 
+	stopTrace, err := startPushTrace(n)
+	if err != nil {
+		b.Fatal(err)
+	}
 	lat, err := measurePushes(source, child, n)
+	stopTrace()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -231,4 +241,25 @@ func writeHeapProfile(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// startPushTrace starts the execution trace of fanoutTraceEnv, if set, and
+// returns what stops it.
+func startPushTrace(n int) (stop func(), err error) {
+	path := os.Getenv(fanoutTraceEnv)
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(fmt.Sprintf("%s.clients=%d", path, n))
+	if err != nil {
+		return nil, err
+	}
+	if err := trace.Start(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() {
+		trace.Stop()
+		_ = f.Close()
+	}, nil
 }
