@@ -48,7 +48,7 @@ type session struct {
 	base      am.Time
 	baseExits am.Time
 	version   uint64
-	ring      []msgUpdate // the latest updates, oldest first, for resuming
+	ring      []keptUpdate // the latest updates, oldest first, for resuming
 	errSent   error
 	inflight  int
 	matched   []uint64
@@ -64,6 +64,7 @@ type session struct {
 	expiry  *time.Timer
 	closed  bool
 	scratch []tickEntry
+	enc     []byte // scratch of keepLocked
 
 	// follows marks the states the client's mirror follows (nil: all)
 	follows []bool
@@ -170,10 +171,13 @@ func (se *session) nextLocked(u *msgUpdate) {
 	se.version++
 	se.s.stats.traffic.updates.Add(1)
 	u.version = se.version
-	u.entries = slices.Clone(entries)
-	se.scratch = entries[:0]
+	u.entries = entries
 	se.logFiredLocked(u)
-	se.keepLocked(*u)
+	se.keepLocked(u)
+	// the entries are the scratch of the next diff: the update travels as
+	// its encoding from here on
+	u.entries = nil
+	se.scratch = entries[:0]
 }
 
 // logFiredLocked records the watches that u reports matched.
@@ -209,18 +213,32 @@ func (se *session) fullLocked(u *msgUpdate, from uint64) {
 	}
 	se.logFiredLocked(u)
 	u.answers = se.takeAnswersLocked(se.version)
+	clear(se.ring)
 	se.ring = se.ring[:0]
-	se.keepLocked(*u)
+	se.keepLocked(u)
 }
 
-// keepLocked remembers an update for resuming, dropping the oldest beyond
-// the resume buffer.
-func (se *session) keepLocked(u msgUpdate) {
+// keptUpdate is an update kept for resuming: its version and encoding, a
+// few dozen bytes where the decoded update takes a few hundred.
+type keptUpdate struct {
+	version uint64
+	raw     string
+}
+
+// keepLocked encodes u once (u then travels as that encoding) and
+// remembers it for resuming, dropping the oldest beyond the resume buffer.
+func (se *session) keepLocked(u *msgUpdate) {
+	// encoded into a scratch buffer, then copied to its exact size: one
+	// small allocation
+	enc, _ := u.AppendBinary(se.enc[:0]) // appending to a slice can't fail
+	raw := string(enc)
+	se.enc = enc[:0]
+	u.raw = raw
 	if max := se.s.opts.resumeBuffer; max > 0 {
 		if len(se.ring) >= max {
 			se.ring = slices.Delete(se.ring, 0, len(se.ring)-max+1)
 		}
-		se.ring = append(se.ring, u)
+		se.ring = append(se.ring, keptUpdate{version: u.version, raw: raw})
 	}
 }
 
@@ -233,11 +251,15 @@ func (se *session) replayLocked(from uint64) ([]msgUpdate, bool) {
 	if from > se.version || len(se.ring) == 0 || se.ring[0].version > from+1 {
 		return nil, false
 	}
-	i := slices.IndexFunc(se.ring, func(u msgUpdate) bool { return u.version == from+1 })
+	i := slices.IndexFunc(se.ring, func(k keptUpdate) bool { return k.version == from+1 })
 	if i < 0 {
 		return nil, false
 	}
-	return slices.Clone(se.ring[i:]), true
+	ups := make([]msgUpdate, 0, len(se.ring)-i)
+	for _, k := range se.ring[i:] {
+		ups = append(ups, msgUpdate{version: k.version, raw: k.raw})
+	}
+	return ups, true
 }
 
 // flush sends what changed as the next update of the stream and returns the
@@ -368,8 +390,10 @@ func (se *session) attach(ctx context.Context, conn *rpc2.Conn, resume bool, fro
 		se.fullLocked(&u, from)
 		if resume {
 			// answers are events, not state: the full clock doesn't
-			// carry those the client missed (they include u's own)
+			// carry those the client missed (they include u's own), so
+			// this one is sent with them, not as kept
 			u.answers = se.unappliedLocked(from)
+			u.raw = ""
 		}
 	}
 	if resume {

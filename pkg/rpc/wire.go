@@ -161,6 +161,9 @@ type msgUpdate struct {
 	matched []uint64
 	// answers are the answers to this session's requests.
 	answers []wireAnswer
+	// raw, when set, is the update's encoding (made once, when the server
+	// keeps it for resuming), sent as it is
+	raw string
 }
 
 // Outcome codes of a mutation reply: why a mutation that ran did not
@@ -339,6 +342,9 @@ func (m *msgMutate) UnmarshalBinary(data []byte) error {
 
 // AppendBinary implements encoding.BinaryAppender.
 func (u *msgUpdate) AppendBinary(b []byte) ([]byte, error) {
+	if u.raw != "" {
+		return append(b, u.raw...), nil
+	}
 	b = binary.AppendUvarint(b, u.version)
 	if u.full {
 		b = append(b, 1)
