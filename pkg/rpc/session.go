@@ -452,9 +452,19 @@ func (se *session) detach(conn *rpc2.Conn) (detached, expireNow bool) {
 // close ends the session: its watches stop.
 func (se *session) close() {
 	se.mu.Lock()
+	closed := se.closeLocked()
+	se.mu.Unlock()
+	if closed {
+		se.finishClose()
+	}
+}
+
+// closeLocked marks the session closed, so that no connection attaches to
+// it any more, and stops its expiry and its watches. It reports whether
+// this call closed it; then the caller runs finishClose after unlocking se.mu.
+func (se *session) closeLocked() bool {
 	if se.closed {
-		se.mu.Unlock()
-		return
+		return false
 	}
 	se.closed = true
 	if se.expiry != nil {
@@ -465,26 +475,44 @@ func (se *session) close() {
 		cancel()
 		delete(se.watches, id)
 	}
-	se.mu.Unlock()
+	return true
+}
+
+// finishClose is the rest of closing, done without se.mu: the session's
+// context ends and its requests are abandoned.
+func (se *session) finishClose() {
 	se.cancel()
 	se.s.requestsEnded(se)
 }
 
-// expire ends a session whose client did not come back in time.
+// expire ends a session whose client did not come back in time. Finding
+// the session without a connection and closing it is one step under se.mu:
+// a client that resumes it meanwhile either attaches first (the session
+// lives on) or finds it closed and gets a new one. Were the two steps apart,
+// a resume could attach to a session about to close, and the client would
+// be served from a dead session: its mutations would run and reply with a
+// version it already had, their updates never sent.
 func (s *Server) expire(se *session) {
 	se.mu.Lock()
-	gone := se.conn == nil && !se.closed
+	gone := se.conn == nil && se.closeLocked()
 	se.mu.Unlock()
 	if !gone {
 		return
+	}
+	if testHookExpiring != nil {
+		testHookExpiring(se)
 	}
 	s.mu.Lock()
 	if s.sessions[se.id] == se {
 		s.removeSessionLocked(se)
 	}
 	s.mu.Unlock()
-	se.close()
+	se.finishClose()
 }
+
+// testHookExpiring, when set by a test, runs in expire after the session
+// was found gone and before it leaves the server's table.
+var testHookExpiring func(*session)
 
 // onDisconnect detaches the session of a closed connection.
 func (s *Server) onDisconnect(conn *rpc2.Conn, _ error) {
