@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"encoding/binary"
+	"runtime"
 	"testing"
 	"time"
 
@@ -161,5 +162,11 @@ func TestFanoutStalledClientDropped(t *testing.T) {
 	require.Positive(t, srv.Stats().PushesDeferred)
 	// reads (and drops) what the server sent, then sees the close
 	require.True(t, stalled.closedWithin(itDeadline), "the stalled client was not dropped")
-	assert.Positive(t, srv.Stats().SlowPeers)
+	// counted when the server's end of the connection is done, which may
+	// come after the peer saw it closed
+	deadline := time.Now().Add(itDeadline)
+	for srv.Stats().SlowPeers == 0 {
+		require.True(t, time.Now().Before(deadline), "the drop was not counted as a slow peer")
+		runtime.Gosched()
+	}
 }
