@@ -117,6 +117,12 @@ func benchFanout(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// the sessions' resume buffers fill up as changes are pushed: what an
+	// idle client costs once it has been sent a full buffer of them
+	if err := fillResumeBuffers(source, child, n); err != nil {
+		b.Fatal(err)
+	}
+	heap2, _ := serverFootprint()
 
 	w := mut.Worker
 	toggle := [2]string{"Right", "Left"}
@@ -155,6 +161,7 @@ func benchFanout(b *testing.B, n int) {
 	b.ReportMetric(ms(percentile(lat, 0.99)), "push-p99-ms")
 	b.ReportMetric(ms(lat[len(lat)-1]), "push-max-ms")
 	b.ReportMetric(float64(heap1-heap0)/float64(n), "server-B/client")
+	b.ReportMetric(float64(heap2-heap0)/float64(n), "server-B/client-later")
 	b.ReportMetric(float64(gor1-gor0)/float64(n), "goroutines/client")
 }
 
@@ -262,4 +269,32 @@ func startPushTrace(n int) (stop func(), err error) {
 		trace.Stop()
 		_ = f.Close()
 	}, nil
+}
+
+// fillResumeBuffers pushes DefaultResumeBuffer changes of Mark, each seen by
+// every mirror before the next, so that every session keeps a full resume
+// buffer.
+func fillResumeBuffers(source *am.Machine, child *fanoutChild, n int) error {
+	for k := range rpc.DefaultResumeBuffer {
+		tick := source.Tick("Mark") + 1
+		if err := child.send(fanoutMsg{Op: "arm", ID: fanoutPushes + k, Tick: tick}); err != nil {
+			return err
+		}
+		if _, err := child.recv("armed", fanoutReplyTimeout); err != nil {
+			return err
+		}
+		if source.Is1("Mark") {
+			source.Remove1("Mark", nil)
+		} else {
+			source.Add1("Mark", nil)
+		}
+		m, err := child.recv("seen", fanoutReplyTimeout)
+		if err != nil {
+			return err
+		}
+		if len(m.Seen) != n {
+			return fmt.Errorf("change %d: %d mirrors answered, want %d", k, len(m.Seen), n)
+		}
+	}
+	return nil
 }

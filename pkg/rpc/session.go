@@ -48,7 +48,7 @@ type session struct {
 	base      am.Time
 	baseExits am.Time
 	version   uint64
-	ring      []keptUpdate // the latest updates, oldest first, for resuming
+	ring      updateRing // the latest updates, for resuming
 	errSent   error
 	inflight  int
 	matched   []uint64
@@ -213,33 +213,21 @@ func (se *session) fullLocked(u *msgUpdate, from uint64) {
 	}
 	se.logFiredLocked(u)
 	u.answers = se.takeAnswersLocked(se.version)
-	clear(se.ring)
-	se.ring = se.ring[:0]
+	se.ring.reset()
 	se.keepLocked(u)
 }
 
-// keptUpdate is an update kept for resuming: its version and encoding, a
-// few dozen bytes where the decoded update takes a few hundred.
-type keptUpdate struct {
-	version uint64
-	raw     string
-}
-
-// keepLocked encodes u once (u then travels as that encoding) and
-// remembers it for resuming, dropping the oldest beyond the resume buffer.
+// keepLocked encodes u once (u then travels as that encoding, which stays
+// valid while se.wmu is held, as it is by whoever sends u) and keeps it for
+// resuming, dropping the oldest beyond the resume buffer.
 func (se *session) keepLocked(u *msgUpdate) {
-	// encoded into a scratch buffer, then copied to its exact size: one
-	// small allocation
 	enc, _ := u.AppendBinary(se.enc[:0]) // appending to a slice can't fail
-	raw := string(enc)
 	se.enc = enc[:0]
-	u.raw = raw
 	if max := se.s.opts.resumeBuffer; max > 0 {
-		if len(se.ring) >= max {
-			se.ring = slices.Delete(se.ring, 0, len(se.ring)-max+1)
-		}
-		se.ring = append(se.ring, keptUpdate{version: u.version, raw: raw})
+		u.raw = se.ring.add(u.version, enc, max)
+		return
 	}
+	u.raw = enc
 }
 
 // replayLocked returns the updates after version from, or false when the
@@ -248,18 +236,10 @@ func (se *session) replayLocked(from uint64) ([]msgUpdate, bool) {
 	if from == se.version {
 		return nil, true
 	}
-	if from > se.version || len(se.ring) == 0 || se.ring[0].version > from+1 {
+	if from > se.version {
 		return nil, false
 	}
-	i := slices.IndexFunc(se.ring, func(k keptUpdate) bool { return k.version == from+1 })
-	if i < 0 {
-		return nil, false
-	}
-	ups := make([]msgUpdate, 0, len(se.ring)-i)
-	for _, k := range se.ring[i:] {
-		ups = append(ups, msgUpdate{version: k.version, raw: k.raw})
-	}
-	return ups, true
+	return se.ring.after(from)
 }
 
 // flush sends what changed as the next update of the stream and returns the
@@ -393,7 +373,7 @@ func (se *session) attach(ctx context.Context, conn *rpc2.Conn, resume bool, fro
 			// carry those the client missed (they include u's own), so
 			// this one is sent with them, not as kept
 			u.answers = se.unappliedLocked(from)
-			u.raw = ""
+			u.raw = nil
 		}
 	}
 	if resume {

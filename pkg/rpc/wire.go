@@ -163,7 +163,7 @@ type msgUpdate struct {
 	answers []wireAnswer
 	// raw, when set, is the update's encoding (made once, when the server
 	// keeps it for resuming), sent as it is
-	raw string
+	raw []byte
 }
 
 // Outcome codes of a mutation reply: why a mutation that ran did not
@@ -342,7 +342,7 @@ func (m *msgMutate) UnmarshalBinary(data []byte) error {
 
 // AppendBinary implements encoding.BinaryAppender.
 func (u *msgUpdate) AppendBinary(b []byte) ([]byte, error) {
-	if u.raw != "" {
+	if u.raw != nil {
 		return append(b, u.raw...), nil
 	}
 	b = binary.AppendUvarint(b, u.version)
