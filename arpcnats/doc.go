@@ -100,9 +100,14 @@
 //
 // # Bounds
 //
-// A request is refused past 64 KiB; an update is decoded only if it holds
-// exactly the schema's number of states; the dedup table holds at most
-// WithDedupSize outcomes; a leader resolves at most 10,000 durable waits
+// A request is refused past 64 KiB, a request id past 128 bytes; an
+// update is decoded only if it holds exactly the schema's number of
+// states; the dedup table holds at most WithDedupSize outcomes, each with
+// at most 256 bytes of error text, and the stored state is kept within
+// NATS's maximum payload (past it the args of active states are left
+// out, then the oldest outcomes forgotten, and Server.Err wraps
+// ErrTooLarge), so one client's large requests can't make state writes
+// fail; a leader resolves at most 10,000 durable waits
 // and waits on at most 4,096 requests at a time (more get
 // am.ErrQueueFull). A slow mirror connection is NATS's slow consumer: the
 // client library drops the updates past its subscription's pending limits

@@ -34,7 +34,7 @@ func (s *Server) onMutation(t *term, msg *nats.Msg) {
 		_ = msg.Respond(errResp(codeInvalid, "malformed request: "+err.Error()))
 		return
 	}
-	if req.ID == "" || len(req.ID) > 256 {
+	if req.ID == "" || len(req.ID) > maxRequestID {
 		_ = msg.Respond(errResp(codeInvalid, "missing or oversized request id"))
 		return
 	}
@@ -57,7 +57,7 @@ func (s *Server) onMutation(t *term, msg *nats.Msg) {
 		if s.source.Index(st) < 0 {
 			// a client's bad input stays its own: the shared source gets no
 			// Exception
-			s.record(msg, dedupEntry{ID: req.ID, Result: int(am.Canceled), Code: codeUnknownState, Msg: st})
+			s.record(msg, dedupEntry{ID: req.ID, Result: int(am.Canceled), Code: codeUnknownState, Msg: clip(st, maxOutcomeMsg)})
 			return
 		}
 	}
@@ -82,7 +82,7 @@ func (s *Server) onMutation(t *term, msg *nats.Msg) {
 	}
 	e := dedupEntry{ID: req.ID, Result: int(res), Code: codeOf(err)}
 	if err != nil {
-		e.Msg = err.Error()
+		e.Msg = clip(err.Error(), maxOutcomeMsg)
 	}
 	s.record(msg, e)
 }

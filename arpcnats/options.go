@@ -87,7 +87,9 @@ func WithLease(d time.Duration) Option { return func(o *serverOpts) { o.lease = 
 func WithHeartbeat(d time.Duration) Option { return func(o *serverOpts) { o.heartbeat = d } }
 
 // WithDedupSize sets how many recent mutation outcomes are kept, and
-// persisted, to answer retries (default 1024).
+// persisted, to answer retries (default 1024). The stored state must also
+// fit in one NATS message: past that the oldest outcomes are forgotten
+// (Server.Err wraps ErrTooLarge), as they are past this size.
 func WithDedupSize(n int) Option { return func(o *serverOpts) { o.dedup = n } }
 
 // WithInstance names this server process in the lease and in logs

@@ -289,14 +289,11 @@ func (s *Server) snapshotLocked(errText string) *update {
 		Exits: append([]uint64(nil), s.exits...), Err: errText}
 }
 
-// errText returns the source's Err() as text.
+// errText returns the source's Err() as text, clipped to 4 KiB. It may
+// lock the source: call it without s.mu.
 func (s *Server) errText() string {
 	if err := s.source.Err(); err != nil {
-		msg := err.Error()
-		if len(msg) > 4096 {
-			msg = msg[:4096]
-		}
-		return msg
+		return clip(err.Error(), 4<<10)
 	}
 	return ""
 }
