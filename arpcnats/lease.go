@@ -121,8 +121,13 @@ func (s *Server) run() {
 }
 
 // gracefulEnd ends the term as Shutdown describes; when ctx ends first it
-// ends it abruptly and returns ctx.Err().
+// ends it abruptly and returns ctx.Err(), and when Close cuts it short,
+// ErrClosed.
 func (s *Server) gracefulEnd(ctx context.Context, t *term) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(s.ctx, func() { cancel(ErrClosed) })
+	defer stop()
 	err := s.drainIntake(ctx, t)
 	s.intakeOnce.Do(func() { close(s.intake) })
 	if err == nil {
@@ -155,6 +160,9 @@ func (s *Server) gracefulEnd(ctx context.Context, t *term) error {
 		}
 	}
 	s.endTerm(t)
+	if err != nil && context.Cause(ctx) == ErrClosed {
+		return ErrClosed
+	}
 	return err
 }
 
@@ -174,6 +182,9 @@ func (s *Server) flush(ctx context.Context, t *term) error {
 		case <-ch:
 		case <-t.deposed:
 			return fmt.Errorf("%w: deposed while flushing", ErrNotLeader)
+		case <-t.ctx.Done():
+			// the persister is gone: nothing more will be written
+			return fmt.Errorf("%w: term ended while flushing", ErrNotLeader)
 		case <-ctx.Done():
 			return ctx.Err()
 		}

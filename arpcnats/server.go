@@ -231,13 +231,18 @@ func (s *Server) IntakeStopped() <-chan struct{} { return s.intake }
 // the lease at once (a standby takes over without waiting for it to
 // lapse), and stops every goroutine. When ctx ends first it stops
 // abruptly, like Close, and returns ctx.Err(): mutations then unanswered
-// were not acknowledged. Later calls return ErrClosed.
+// were not acknowledged. A Close meanwhile cuts it short the same way, and
+// it returns ErrClosed, as do later calls.
 func (s *Server) Shutdown(ctx context.Context) error {
 	req := shutdownReq{ctx: ctx, done: make(chan error, 1)}
 	select {
 	case s.shutdownCh <- req:
 	case <-s.done:
 		return ErrClosed
+	case <-ctx.Done():
+		// the elector is busy (taking over, renewing): stop it abruptly
+		s.closeOnce.Do(s.finish)
+		return ctx.Err()
 	}
 	err := <-req.done
 	s.closeOnce.Do(s.finish)
