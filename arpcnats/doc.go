@@ -107,9 +107,9 @@
 // NATS's maximum payload (past it the args of active states are left
 // out, then the oldest outcomes forgotten, and Server.Err wraps
 // ErrTooLarge), so one client's large requests can't make state writes
-// fail; a leader resolves at most 10,000 durable waits
-// and waits on at most 4,096 requests at a time (more get
-// am.ErrQueueFull). A slow mirror connection is NATS's slow consumer: the
+// fail; a leader resolves at most 10,000 durable waits and waits on at
+// most 4,096 requests at a time (more get am.ErrQueueFull, and a wait
+// refused so is not stored). A slow mirror connection is NATS's slow consumer: the
 // client library drops the updates past its subscription's pending limits
 // and counts them. Since every update carries the whole state, a dropped
 // one costs only time: the next update or heartbeat brings the mirrors up

@@ -35,3 +35,7 @@ func PersistBeforeRecord(t testing.TB) {
 	// call are closed before the hook goes
 	t.Cleanup(func() { testHookMutated = nil })
 }
+
+// WithMaxWaits bounds the durable waits a leader resolves at a time
+// (10,000 otherwise), so tests reach the bound.
+func WithMaxWaits(n int) Option { return func(o *serverOpts) { o.maxWaits = n } }

@@ -18,6 +18,7 @@ type serverOpts struct {
 	dedup        int
 	maxRequest   int
 	persistEvery time.Duration
+	maxWaits     int
 	instance     string
 	log          *slog.Logger
 }
@@ -31,6 +32,7 @@ func defaultServerOpts() serverOpts {
 		dedup:        1024,
 		maxRequest:   64 << 10,
 		persistEvery: 5 * time.Millisecond,
+		maxWaits:     10000,
 	}
 }
 
