@@ -38,6 +38,9 @@ func (s *Server) run() {
 		key := keyLease(s.id)
 		var rev uint64
 		e, err := s.kv.Get(ctx, key)
+		// a lease runs from when its write was sent: a standby counts
+		// from when it saw the write, never earlier
+		sent := time.Now()
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
 			rev, err = s.kv.Create(ctx, key, []byte(s.instance))
@@ -67,7 +70,7 @@ func (s *Server) run() {
 			_ = s.kv.Delete(ctx, key, jetstream.LastRevision(rev))
 			return
 		}
-		t, lastRenew = nt, time.Now()
+		t, lastRenew = nt, sent
 		s.logf(slog.LevelInfo, "arpcnats: leading", "epoch", nt.epoch)
 	}
 	acquire()
@@ -98,18 +101,21 @@ func (s *Server) run() {
 				acquire()
 				continue
 			}
-			ctx, cancel := context.WithTimeout(s.ctx, s.opts.lease)
+			// the lease runs from when the last renewal was sent, so a
+			// renewal answered after it ends is too late: cut it off then
+			sent := time.Now()
+			ctx, cancel := context.WithDeadline(s.ctx, lastRenew.Add(s.opts.lease))
 			rev, err := s.kv.Update(ctx, keyLease(s.id), []byte(s.instance), t.leaseRev)
 			cancel()
 			switch {
 			case err == nil:
-				t.leaseRev, lastRenew = rev, time.Now()
+				t.leaseRev, lastRenew = rev, sent
 			case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) ||
 				errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
 				s.logf(slog.LevelWarn, "arpcnats: lease lost", "err", err)
 				s.endTerm(t)
 				t = nil
-			case time.Since(lastRenew) > s.opts.lease:
+			case time.Since(lastRenew) >= s.opts.lease:
 				// standbys may take over now: stop taking mutations
 				// (fencing would refuse their writes anyway)
 				s.logf(slog.LevelWarn, "arpcnats: lease lapsed", "err", err)
