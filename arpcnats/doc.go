@@ -115,6 +115,16 @@
 // one costs only time: the next update or heartbeat brings the mirrors up
 // to date.
 //
+// # Trust
+//
+// Whoever may publish on arpc.<id>.upd is believed by every mirror of the
+// machine: an update with a higher epoch than the leader's would hide the
+// leader's updates from them. Whoever may publish on the request subjects
+// may mutate the machine, and answers to retries are found by request id
+// alone. Grant these subjects with NATS permissions: publish on
+// arpc.<id>.upd to the servers only, on the request subjects to the
+// clients allowed to mutate.
+//
 // StartEmbedded runs a NATS server with JetStream in this process: the
 // default for examples and tests, which needs no set-up.
 package arpcnats

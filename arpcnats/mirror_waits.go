@@ -52,9 +52,6 @@ func (m *Mirror) RegisterWait(ctx context.Context, w DurableWait) (*WaitResult, 
 	return r.Result, nil
 }
 
-// ErrWaitUnknown: no durable wait has that id.
-var ErrWaitUnknown = errors.New("arpcnats: unknown wait")
-
 // PollWait reads a durable wait from JetStream: its result once resolved,
 // nil while pending, ErrWaitUnknown if there's no such wait. It needs no
 // leader.
@@ -64,14 +61,14 @@ func (m *Mirror) PollWait(ctx context.Context, waitID string) (*WaitResult, erro
 	}
 	kv, err := m.bucket(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", ErrTransport, err)
 	}
 	e, err := kv.Get(ctx, keyWait(m.id, waitID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return nil, fmt.Errorf("%w: %s", ErrWaitUnknown, waitID)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", ErrTransport, err)
 	}
 	var w DurableWait
 	if err := json.Unmarshal(e.Value(), &w); err != nil {
@@ -88,7 +85,10 @@ func (m *Mirror) DeleteWait(ctx context.Context, waitID string) error {
 	}
 	kv, err := m.bucket(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrTransport, err)
 	}
-	return kv.Delete(ctx, keyWait(m.id, waitID))
+	if err := kv.Delete(ctx, keyWait(m.id, waitID)); err != nil {
+		return fmt.Errorf("%w: %v", ErrTransport, err)
+	}
+	return nil
 }

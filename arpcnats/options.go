@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	am "github.com/arpc-go/arpc/pkg/machine"
 )
 
-// Option configures Serve. Options are validated once, by Serve.
+// Option configures Serve. Options are validated once, by Serve: a bad
+// value fails it with an error wrapping am.ErrInvalidArgs (ErrInvalidID
+// for a bucket name).
 type Option func(*serverOpts)
 
 type serverOpts struct {
@@ -41,15 +45,15 @@ func (o *serverOpts) validate() error {
 	case !validID(o.bucket):
 		return fmt.Errorf("%w: bucket %q", ErrInvalidID, o.bucket)
 	case o.replicas < 1 || o.replicas > 5:
-		return fmt.Errorf("arpcnats: replicas %d not in 1..5", o.replicas)
+		return fmt.Errorf("%w: replicas %d not in 1..5", am.ErrInvalidArgs, o.replicas)
 	case o.lease < 50*time.Millisecond:
-		return fmt.Errorf("arpcnats: lease %v under 50ms", o.lease)
+		return fmt.Errorf("%w: lease %v under 50ms", am.ErrInvalidArgs, o.lease)
 	case o.heartbeat <= 0:
-		return fmt.Errorf("arpcnats: heartbeat %v", o.heartbeat)
+		return fmt.Errorf("%w: heartbeat %v", am.ErrInvalidArgs, o.heartbeat)
 	case o.persistEvery < 0:
-		return fmt.Errorf("arpcnats: persist interval %v", o.persistEvery)
-	case o.dedup < 1:
-		return fmt.Errorf("arpcnats: dedup size %d", o.dedup)
+		return fmt.Errorf("%w: persist interval %v", am.ErrInvalidArgs, o.persistEvery)
+	case o.dedup < 1 || o.maxWaits < 1:
+		return fmt.Errorf("%w: dedup size %d", am.ErrInvalidArgs, o.dedup)
 	}
 	return nil
 }
@@ -121,7 +125,7 @@ func (o *mirrorOpts) validate() error {
 	case !validID(o.bucket):
 		return fmt.Errorf("%w: bucket %q", ErrInvalidID, o.bucket)
 	case o.attempt <= 0 || o.callTimeout <= 0:
-		return fmt.Errorf("arpcnats: timeouts must be positive")
+		return fmt.Errorf("%w: timeouts must be positive", am.ErrInvalidArgs)
 	}
 	return nil
 }

@@ -86,7 +86,7 @@ type shutdownReq struct {
 // caller's: Close doesn't close it.
 func Serve(ctx context.Context, nc *nats.Conn, source *am.Machine, machineID string, opts ...Option) (*Server, error) {
 	if nc == nil || source == nil {
-		return nil, fmt.Errorf("arpcnats: nil connection or source")
+		return nil, fmt.Errorf("%w: nil connection or source", am.ErrInvalidArgs)
 	}
 	if !validID(machineID) {
 		return nil, fmt.Errorf("%w: machine id %q", ErrInvalidID, machineID)
@@ -103,7 +103,7 @@ func Serve(ctx context.Context, nc *nats.Conn, source *am.Machine, machineID str
 	}
 	kv, err := openBucket(ctx, nc, o.bucket, o.replicas, true)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", ErrTransport, err)
 	}
 	names := source.StateNames()
 	st := source.GetStruct()
