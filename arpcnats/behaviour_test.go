@@ -1,7 +1,6 @@
 package arpcnats_test
 
 import (
-	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -38,5 +37,3 @@ func TestMirrorBehaviour(t *testing.T) {
 		return build(t, s, names, nil, 0)
 	}, skip, machinetest.WithHandlers(build))
 }
-
-var _ = context.Background

@@ -102,6 +102,24 @@ func (d *dedupTable) put(e dedupEntry) {
 	}
 }
 
+// evictOldest forgets the k oldest entries.
+func (d *dedupTable) evictOldest(k int) {
+	for k > 0 && len(d.order) > 0 {
+		r := d.order[0]
+		d.order = d.order[1:]
+		es := d.clients[r.client]
+		if _, ok := es[r.seq]; !ok {
+			continue
+		}
+		delete(es, r.seq)
+		d.n--
+		k--
+		if len(es) == 0 {
+			delete(d.clients, r.client)
+		}
+	}
+}
+
 // list returns the entries, oldest first.
 func (d *dedupTable) list() []dedupEntry {
 	out := make([]dedupEntry, 0, d.n)

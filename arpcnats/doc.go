@@ -100,15 +100,30 @@
 //
 // # Bounds
 //
-// A request is refused past 64 KiB; an update is decoded only if it holds
-// exactly the schema's number of states; the dedup table holds at most
-// WithDedupSize outcomes; a leader resolves at most 10,000 durable waits
-// and waits on at most 4,096 requests at a time (more get
-// am.ErrQueueFull). A slow mirror connection is NATS's slow consumer: the
+// A request is refused past 64 KiB, a request id past 128 bytes; an
+// update is decoded only if it holds exactly the schema's number of
+// states; the dedup table holds at most WithDedupSize outcomes, each with
+// at most 256 bytes of error text, and the stored state is kept within
+// NATS's maximum payload (past it the args of active states are left
+// out, then the oldest outcomes forgotten, and Server.Err wraps
+// ErrTooLarge), so one client's large requests can't make state writes
+// fail; a leader resolves at most 10,000 durable waits and waits on at
+// most 4,096 requests at a time (more get am.ErrQueueFull, and a wait
+// refused so is not stored). A slow mirror connection is NATS's slow consumer: the
 // client library drops the updates past its subscription's pending limits
 // and counts them. Since every update carries the whole state, a dropped
 // one costs only time: the next update or heartbeat brings the mirrors up
 // to date.
+//
+// # Trust
+//
+// Whoever may publish on arpc.<id>.upd is believed by every mirror of the
+// machine: an update with a higher epoch than the leader's would hide the
+// leader's updates from them. Whoever may publish on the request subjects
+// may mutate the machine, and answers to retries are found by request id
+// alone. Grant these subjects with NATS permissions: publish on
+// arpc.<id>.upd to the servers only, on the request subjects to the
+// clients allowed to mutate.
 //
 // StartEmbedded runs a NATS server with JetStream in this process: the
 // default for examples and tests, which needs no set-up.

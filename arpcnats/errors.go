@@ -29,6 +29,11 @@ var (
 	// ErrSchemaMismatch: the stored state names other states than the
 	// source machine.
 	ErrSchemaMismatch = errors.New("arpcnats: stored state doesn't match the schema")
+	// ErrWaitUnknown: no durable wait has that id (PollWait).
+	ErrWaitUnknown = errors.New("arpcnats: unknown wait")
+	// ErrTooLarge: the machine's stored state would not fit in one NATS
+	// message; Server.Err reports what was left out to make it fit.
+	ErrTooLarge = errors.New("arpcnats: state too large")
 	// ErrTransport: the NATS request failed (timeout, connection lost);
 	// the mutation may or may not have run. A retry with the same request
 	// id (WithRetry) runs it at most once.

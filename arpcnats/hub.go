@@ -1,6 +1,7 @@
 package arpcnats
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -42,7 +43,7 @@ func joinHub(m *Mirror) (*hub, error) {
 		h = &hub{key: k, n: m.n, mirrors: map[*Mirror]struct{}{}}
 		sub, err := m.nc.Subscribe(subjUpd(m.id), h.deliver)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %v", ErrTransport, err)
 		}
 		h.sub = sub
 		hubs[k] = h

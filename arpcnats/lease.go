@@ -38,6 +38,9 @@ func (s *Server) run() {
 		key := keyLease(s.id)
 		var rev uint64
 		e, err := s.kv.Get(ctx, key)
+		// a lease runs from when its write was sent: a standby counts
+		// from when it saw the write, never earlier
+		sent := time.Now()
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
 			rev, err = s.kv.Create(ctx, key, []byte(s.instance))
@@ -67,7 +70,7 @@ func (s *Server) run() {
 			_ = s.kv.Delete(ctx, key, jetstream.LastRevision(rev))
 			return
 		}
-		t, lastRenew = nt, time.Now()
+		t, lastRenew = nt, sent
 		s.logf(slog.LevelInfo, "arpcnats: leading", "epoch", nt.epoch)
 	}
 	acquire()
@@ -98,18 +101,21 @@ func (s *Server) run() {
 				acquire()
 				continue
 			}
-			ctx, cancel := context.WithTimeout(s.ctx, s.opts.lease)
+			// the lease runs from when the last renewal was sent, so a
+			// renewal answered after it ends is too late: cut it off then
+			sent := time.Now()
+			ctx, cancel := context.WithDeadline(s.ctx, lastRenew.Add(s.opts.lease))
 			rev, err := s.kv.Update(ctx, keyLease(s.id), []byte(s.instance), t.leaseRev)
 			cancel()
 			switch {
 			case err == nil:
-				t.leaseRev, lastRenew = rev, time.Now()
+				t.leaseRev, lastRenew = rev, sent
 			case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) ||
 				errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
 				s.logf(slog.LevelWarn, "arpcnats: lease lost", "err", err)
 				s.endTerm(t)
 				t = nil
-			case time.Since(lastRenew) > s.opts.lease:
+			case time.Since(lastRenew) >= s.opts.lease:
 				// standbys may take over now: stop taking mutations
 				// (fencing would refuse their writes anyway)
 				s.logf(slog.LevelWarn, "arpcnats: lease lapsed", "err", err)
@@ -121,8 +127,13 @@ func (s *Server) run() {
 }
 
 // gracefulEnd ends the term as Shutdown describes; when ctx ends first it
-// ends it abruptly and returns ctx.Err().
+// ends it abruptly and returns ctx.Err(), and when Close cuts it short,
+// ErrClosed.
 func (s *Server) gracefulEnd(ctx context.Context, t *term) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(s.ctx, func() { cancel(ErrClosed) })
+	defer stop()
 	err := s.drainIntake(ctx, t)
 	s.intakeOnce.Do(func() { close(s.intake) })
 	if err == nil {
@@ -155,6 +166,9 @@ func (s *Server) gracefulEnd(ctx context.Context, t *term) error {
 		}
 	}
 	s.endTerm(t)
+	if err != nil && context.Cause(ctx) == ErrClosed {
+		return ErrClosed
+	}
 	return err
 }
 
@@ -174,6 +188,9 @@ func (s *Server) flush(ctx context.Context, t *term) error {
 		case <-ch:
 		case <-t.deposed:
 			return fmt.Errorf("%w: deposed while flushing", ErrNotLeader)
+		case <-t.ctx.Done():
+			// the persister is gone: nothing more will be written
+			return fmt.Errorf("%w: term ended while flushing", ErrNotLeader)
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -79,7 +79,7 @@ func NewMirror(ctx context.Context, nc *nats.Conn, machineID string, schema am.S
 	opts ...MirrorOption,
 ) (*Mirror, error) {
 	if nc == nil {
-		return nil, fmt.Errorf("arpcnats: nil connection")
+		return nil, fmt.Errorf("%w: nil connection", am.ErrInvalidArgs)
 	}
 	if !validID(machineID) {
 		return nil, fmt.Errorf("%w: machine id %q", ErrInvalidID, machineID)
@@ -108,6 +108,7 @@ func NewMirror(ctx context.Context, nc *nats.Conn, machineID string, schema am.S
 	m.hub, err = joinHub(m)
 	if err != nil {
 		m.cancel()
+		m.mw.Close()
 		return nil, err
 	}
 	if err := m.Resync(ctx); err != nil && !errors.Is(err, ErrNoServer) {

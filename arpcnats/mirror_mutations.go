@@ -20,7 +20,8 @@ import (
 //
 // Errors wrap, for errors.Is: am.ErrStateUnknown (nothing was sent),
 // ErrArgs, ErrNoServer (no server: at once, nothing ran), ErrNotLeader,
-// ErrTransport (the outcome is unknown), am.ErrCanceled (a handler
+// ErrTransport (the outcome is unknown), ErrClosed (the connection is
+// closed), am.ErrDisposed (the mirror is), am.ErrCanceled (a handler
 // vetoed it), am.ErrHandlerTimeout, am.ErrPrecondition (MutateIf), or
 // ctx.Err(). Each call has its own request id; with WithRetry the calls
 // that can be retried are sent again with it until ctx ends, and the

@@ -18,14 +18,22 @@ import (
 // be published to w.Reply (if set) and kept for PollWait. Waits are
 // level-triggered: a case is ready while its condition holds (a condition
 // that held only while no server led is not seen).
+//
+// Errors wrap ErrInvalidID (w.ID or w.Reply), ErrInvalidRequest (cases
+// that don't fit the schema), am.ErrQueueFull (the leader resolves as
+// many waits as it can: nothing was stored), ErrNoServer, ErrTransport,
+// or are a RemoteError (the leader could not store the wait).
 func (m *Mirror) RegisterWait(ctx context.Context, w DurableWait) (*WaitResult, error) {
 	if !validID(w.ID) {
 		return nil, fmt.Errorf("%w: wait id %q", ErrInvalidID, w.ID)
 	}
+	if w.Reply != "" && !validSubject(w.Reply) {
+		return nil, fmt.Errorf("%w: reply subject %q", ErrInvalidID, w.Reply)
+	}
 	w.Result = nil
 	body, err := json.Marshal(&w)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", ErrArgs, err)
 	}
 	msg, err := m.nc.RequestWithContext(ctx, subjWaitReg(m.id), body)
 	if errors.Is(err, nats.ErrNoResponders) {
@@ -38,14 +46,11 @@ func (m *Mirror) RegisterWait(ctx context.Context, w DurableWait) (*WaitResult, 
 	if err := json.Unmarshal(msg.Data, &r); err != nil {
 		return nil, fmt.Errorf("%w: malformed reply: %v", ErrTransport, err)
 	}
-	if r.Error != "" {
-		return nil, fmt.Errorf("%w: %s", ErrInvalidRequest, r.Error)
+	if r.Code != codeOK {
+		return nil, errOf(r.Code, r.Error)
 	}
 	return r.Result, nil
 }
-
-// ErrWaitUnknown: no durable wait has that id.
-var ErrWaitUnknown = errors.New("arpcnats: unknown wait")
 
 // PollWait reads a durable wait from JetStream: its result once resolved,
 // nil while pending, ErrWaitUnknown if there's no such wait. It needs no
@@ -56,14 +61,14 @@ func (m *Mirror) PollWait(ctx context.Context, waitID string) (*WaitResult, erro
 	}
 	kv, err := m.bucket(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", ErrTransport, err)
 	}
 	e, err := kv.Get(ctx, keyWait(m.id, waitID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return nil, fmt.Errorf("%w: %s", ErrWaitUnknown, waitID)
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", ErrTransport, err)
 	}
 	var w DurableWait
 	if err := json.Unmarshal(e.Value(), &w); err != nil {
@@ -80,7 +85,10 @@ func (m *Mirror) DeleteWait(ctx context.Context, waitID string) error {
 	}
 	kv, err := m.bucket(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrTransport, err)
 	}
-	return kv.Delete(ctx, keyWait(m.id, waitID))
+	if err := kv.Delete(ctx, keyWait(m.id, waitID)); err != nil {
+		return fmt.Errorf("%w: %v", ErrTransport, err)
+	}
+	return nil
 }

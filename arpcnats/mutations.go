@@ -34,7 +34,7 @@ func (s *Server) onMutation(t *term, msg *nats.Msg) {
 		_ = msg.Respond(errResp(codeInvalid, "malformed request: "+err.Error()))
 		return
 	}
-	if req.ID == "" || len(req.ID) > 256 {
+	if req.ID == "" || len(req.ID) > maxRequestID {
 		_ = msg.Respond(errResp(codeInvalid, "missing or oversized request id"))
 		return
 	}
@@ -57,7 +57,7 @@ func (s *Server) onMutation(t *term, msg *nats.Msg) {
 		if s.source.Index(st) < 0 {
 			// a client's bad input stays its own: the shared source gets no
 			// Exception
-			s.record(msg, dedupEntry{ID: req.ID, Result: int(am.Canceled), Code: codeUnknownState, Msg: st})
+			s.record(msg, dedupEntry{ID: req.ID, Result: int(am.Canceled), Code: codeUnknownState, Msg: clip(st, maxOutcomeMsg)})
 			return
 		}
 	}
@@ -77,12 +77,19 @@ func (s *Server) onMutation(t *term, msg *nats.Msg) {
 	default:
 		res, err = s.source.Mutate(t.ctx, typ, req.States, args)
 	}
+	if testHookMutated != nil {
+		testHookMutated(s)
+	}
 	e := dedupEntry{ID: req.ID, Result: int(res), Code: codeOf(err)}
 	if err != nil {
-		e.Msg = err.Error()
+		e.Msg = clip(err.Error(), maxOutcomeMsg)
 	}
 	s.record(msg, e)
 }
+
+// testHookMutated, when set (by tests, before Serve), runs between a
+// mutation and the recording of its outcome.
+var testHookMutated func(*Server)
 
 // plainNumber turns a JSON number into an int64 when it is one, else a
 // float64, so args compare as the sender's ints did.
@@ -99,9 +106,13 @@ func plainNumber(v any) any {
 }
 
 // record keeps the outcome for retries, at the version that contains it,
-// and replies.
+// and replies. The outcome is part of the stored state, so it makes a new
+// version: a state write may already have taken the mutation's effect
+// without it, and a reply held for that older version would acknowledge a
+// mutation whose retry the next leader could not recognise.
 func (s *Server) record(msg *nats.Msg, e dedupEntry) {
 	s.mu.Lock()
+	s.dirty = true
 	e.Version = s.cutLocked()
 	s.dedup.put(e)
 	s.mu.Unlock()

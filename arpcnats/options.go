@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	am "github.com/arpc-go/arpc/pkg/machine"
 )
 
-// Option configures Serve. Options are validated once, by Serve.
+// Option configures Serve. Options are validated once, by Serve: a bad
+// value fails it with an error wrapping am.ErrInvalidArgs (ErrInvalidID
+// for a bucket name).
 type Option func(*serverOpts)
 
 type serverOpts struct {
@@ -18,6 +22,7 @@ type serverOpts struct {
 	dedup        int
 	maxRequest   int
 	persistEvery time.Duration
+	maxWaits     int
 	instance     string
 	log          *slog.Logger
 }
@@ -31,6 +36,7 @@ func defaultServerOpts() serverOpts {
 		dedup:        1024,
 		maxRequest:   64 << 10,
 		persistEvery: 5 * time.Millisecond,
+		maxWaits:     10000,
 	}
 }
 
@@ -39,15 +45,15 @@ func (o *serverOpts) validate() error {
 	case !validID(o.bucket):
 		return fmt.Errorf("%w: bucket %q", ErrInvalidID, o.bucket)
 	case o.replicas < 1 || o.replicas > 5:
-		return fmt.Errorf("arpcnats: replicas %d not in 1..5", o.replicas)
+		return fmt.Errorf("%w: replicas %d not in 1..5", am.ErrInvalidArgs, o.replicas)
 	case o.lease < 50*time.Millisecond:
-		return fmt.Errorf("arpcnats: lease %v under 50ms", o.lease)
+		return fmt.Errorf("%w: lease %v under 50ms", am.ErrInvalidArgs, o.lease)
 	case o.heartbeat <= 0:
-		return fmt.Errorf("arpcnats: heartbeat %v", o.heartbeat)
+		return fmt.Errorf("%w: heartbeat %v", am.ErrInvalidArgs, o.heartbeat)
 	case o.persistEvery < 0:
-		return fmt.Errorf("arpcnats: persist interval %v", o.persistEvery)
-	case o.dedup < 1:
-		return fmt.Errorf("arpcnats: dedup size %d", o.dedup)
+		return fmt.Errorf("%w: persist interval %v", am.ErrInvalidArgs, o.persistEvery)
+	case o.dedup < 1 || o.maxWaits < 1:
+		return fmt.Errorf("%w: dedup size %d", am.ErrInvalidArgs, o.dedup)
 	}
 	return nil
 }
@@ -87,7 +93,9 @@ func WithLease(d time.Duration) Option { return func(o *serverOpts) { o.lease = 
 func WithHeartbeat(d time.Duration) Option { return func(o *serverOpts) { o.heartbeat = d } }
 
 // WithDedupSize sets how many recent mutation outcomes are kept, and
-// persisted, to answer retries (default 1024).
+// persisted, to answer retries (default 1024). The stored state must also
+// fit in one NATS message: past that the oldest outcomes are forgotten
+// (Server.Err wraps ErrTooLarge), as they are past this size.
 func WithDedupSize(n int) Option { return func(o *serverOpts) { o.dedup = n } }
 
 // WithInstance names this server process in the lease and in logs
@@ -117,7 +125,7 @@ func (o *mirrorOpts) validate() error {
 	case !validID(o.bucket):
 		return fmt.Errorf("%w: bucket %q", ErrInvalidID, o.bucket)
 	case o.attempt <= 0 || o.callTimeout <= 0:
-		return fmt.Errorf("arpcnats: timeouts must be positive")
+		return fmt.Errorf("%w: timeouts must be positive", am.ErrInvalidArgs)
 	}
 	return nil
 }

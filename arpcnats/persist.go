@@ -2,7 +2,6 @@ package arpcnats
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"time"
@@ -79,17 +78,14 @@ func (s *Server) persister(t *term) {
 			armed = false
 		}
 		last = time.Now()
-		et := s.errText()
 		s.mu.Lock()
-		if !s.dirty && s.persisted == s.version && len(s.pending) == 0 {
-			s.mu.Unlock()
-			continue
-		}
-		u := s.snapshotLocked(et)
-		doc := s.docLocked(u)
+		idle := !s.dirty && s.persisted == s.version && len(s.pending) == 0
 		rev := s.stateRev
 		s.mu.Unlock()
-		b, err := json.Marshal(doc)
+		if idle {
+			continue
+		}
+		u, b, err := s.encodeState(s.errText())
 		if err != nil {
 			s.setErr(err)
 			continue

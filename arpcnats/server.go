@@ -86,7 +86,7 @@ type shutdownReq struct {
 // caller's: Close doesn't close it.
 func Serve(ctx context.Context, nc *nats.Conn, source *am.Machine, machineID string, opts ...Option) (*Server, error) {
 	if nc == nil || source == nil {
-		return nil, fmt.Errorf("arpcnats: nil connection or source")
+		return nil, fmt.Errorf("%w: nil connection or source", am.ErrInvalidArgs)
 	}
 	if !validID(machineID) {
 		return nil, fmt.Errorf("%w: machine id %q", ErrInvalidID, machineID)
@@ -103,7 +103,7 @@ func Serve(ctx context.Context, nc *nats.Conn, source *am.Machine, machineID str
 	}
 	kv, err := openBucket(ctx, nc, o.bucket, o.replicas, true)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", ErrTransport, err)
 	}
 	names := source.StateNames()
 	st := source.GetStruct()
@@ -231,13 +231,18 @@ func (s *Server) IntakeStopped() <-chan struct{} { return s.intake }
 // the lease at once (a standby takes over without waiting for it to
 // lapse), and stops every goroutine. When ctx ends first it stops
 // abruptly, like Close, and returns ctx.Err(): mutations then unanswered
-// were not acknowledged. Later calls return ErrClosed.
+// were not acknowledged. A Close meanwhile cuts it short the same way, and
+// it returns ErrClosed, as do later calls.
 func (s *Server) Shutdown(ctx context.Context) error {
 	req := shutdownReq{ctx: ctx, done: make(chan error, 1)}
 	select {
 	case s.shutdownCh <- req:
 	case <-s.done:
 		return ErrClosed
+	case <-ctx.Done():
+		// the elector is busy (taking over, renewing): stop it abruptly
+		s.closeOnce.Do(s.finish)
+		return ctx.Err()
 	}
 	err := <-req.done
 	s.closeOnce.Do(s.finish)
@@ -289,14 +294,11 @@ func (s *Server) snapshotLocked(errText string) *update {
 		Exits: append([]uint64(nil), s.exits...), Err: errText}
 }
 
-// errText returns the source's Err() as text.
+// errText returns the source's Err() as text, clipped to 4 KiB. It may
+// lock the source: call it without s.mu.
 func (s *Server) errText() string {
 	if err := s.source.Err(); err != nil {
-		msg := err.Error()
-		if len(msg) > 4096 {
-			msg = msg[:4096]
-		}
-		return msg
+		return clip(err.Error(), 4<<10)
 	}
 	return ""
 }

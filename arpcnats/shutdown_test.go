@@ -1,6 +1,7 @@
 package arpcnats_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -78,5 +79,45 @@ func TestShutdownNoStandby(t *testing.T) {
 	}
 	if _, err := m.Mutate(ctx, am.MutationAdd, am.S{"B"}, nil); !errors.Is(err, arpcnats.ErrNoServer) {
 		t.Fatalf("a mutation after Shutdown: %v, want ErrNoServer", err)
+	}
+}
+
+// Close stops at once, also while a Shutdown waits for a request in
+// flight; that Shutdown then returns ErrClosed.
+func TestCloseDuringShutdown(t *testing.T) {
+	e := startNATS(t)
+	nc := connect(t, e.ClientURL())
+	ctx := ctxT(t, 20*time.Second)
+	src := newSource(t, reqSchema, reqNames)
+	if err := src.BindHandlers(&squarer{}); err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, nc, src, "closing")
+	m := mirror(t, nc, "closing", reqSchema, reqNames)
+	requested := src.When1("Requested", ctx)
+	reqDone := make(chan error, 1)
+	go func() {
+		_, err := m.Request(ctx, "Requested", am.A{"silent": true}, "Done")
+		reqDone <- err
+	}()
+	waitFor(t, requested, "the request to reach the source")
+	shutDone := make(chan error, 1)
+	go func() { shutDone <- srv.Shutdown(context.Background()) }()
+	waitFor(t, srv.IntakeStopped(), "intake to stop")
+	closed := make(chan struct{})
+	go func() {
+		_ = srv.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(3 * time.Second):
+		t.Fatal("Close waited for the graceful Shutdown's request in flight")
+	}
+	if err := <-shutDone; !errors.Is(err, arpcnats.ErrClosed) {
+		t.Fatalf("the interrupted Shutdown: %v, want ErrClosed", err)
+	}
+	if err := <-reqDone; err == nil {
+		t.Fatal("the request cut by Close returned no error")
 	}
 }

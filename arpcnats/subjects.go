@@ -1,5 +1,7 @@
 package arpcnats
 
+import "strings"
+
 // Subjects and keys, all namespaced by the machine id. See the package doc.
 const subjectPrefix = "arpc."
 
@@ -24,6 +26,20 @@ func validID(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validSubject tells whether s can be published to: at most 256 bytes of
+// non-empty tokens separated by '.', without wildcards or white space.
+func validSubject(s string) bool {
+	if len(s) == 0 || len(s) > 256 {
+		return false
+	}
+	for _, tok := range strings.Split(s, ".") {
+		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n") {
 			return false
 		}
 	}

@@ -100,10 +100,11 @@ func (s *Server) restore(ctx context.Context) error {
 		s.mu.Lock()
 		s.epoch, s.dirty = 1, false
 		s.version++
-		u := s.snapshotLocked(s.errText())
-		doc := s.docLocked(u)
 		s.mu.Unlock()
-		b, _ := json.Marshal(doc)
+		u, b, err := s.encodeState(s.errText())
+		if err != nil {
+			return err
+		}
 		rev, err := s.kv.Create(ctx, key, b)
 		if err != nil {
 			return err
@@ -141,11 +142,11 @@ func (s *Server) restore(ctx context.Context) error {
 	}
 	s.dedup.load(doc.Dedup)
 	s.epoch, s.version, s.dirty = doc.Epoch+1, doc.Version+1, false
-	u := s.snapshotLocked(doc.Err)
-	nd := s.docLocked(u)
-	nd.Err = doc.Err
 	s.mu.Unlock()
-	b, _ := json.Marshal(nd)
+	u, b, err := s.encodeState(doc.Err)
+	if err != nil {
+		return err
+	}
 	rev, err := s.kv.Update(ctx, key, b, e.Revision())
 	if err != nil {
 		return err
@@ -162,24 +163,6 @@ func (s *Server) markPersisted(rev uint64, u *update) {
 	close(s.persistWait)
 	s.persistWait = make(chan struct{})
 	s.mu.Unlock()
-}
-
-// docLocked builds the stored state for u. Needs s.mu.
-func (s *Server) docLocked(u *update) *stateDoc {
-	d := &stateDoc{Epoch: u.Epoch, Version: u.Version, Names: s.names, Time: u.Time, Exits: u.Exits,
-		Err: u.Err, Dedup: s.dedup.list(), Leader: s.instance}
-	for i, a := range s.args {
-		if a == nil || u.Time[i]%2 == 0 {
-			continue
-		}
-		if b, err := json.Marshal(a); err == nil {
-			if d.Args == nil {
-				d.Args = map[string]json.RawMessage{}
-			}
-			d.Args[s.names[i]] = b
-		}
-	}
-	return d
 }
 
 // endTerm stops serving: subscriptions end, handlers in flight are
@@ -229,17 +212,4 @@ func (s *Server) drainIntake(ctx context.Context, t *term) error {
 		}
 	}
 	return nil
-}
-
-// loadState reads the stored state of machine id.
-func loadState(ctx context.Context, kv jetstream.KeyValue, id string) (*stateDoc, uint64, error) {
-	e, err := kv.Get(ctx, keyState(id))
-	if err != nil {
-		return nil, 0, err
-	}
-	var doc stateDoc
-	if err := json.Unmarshal(e.Value(), &doc); err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrSchemaMismatch, err)
-	}
-	return &doc, e.Revision(), nil
 }

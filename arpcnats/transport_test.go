@@ -8,7 +8,6 @@ import (
 
 	"github.com/arpc-go/arpc/arpcnats"
 	am "github.com/arpc-go/arpc/pkg/machine"
-	"github.com/nats-io/nats.go"
 )
 
 var (
@@ -227,8 +226,6 @@ func TestRestore(t *testing.T) {
 		t.Fatalf("epoch %d after one takeover, want 2", ep)
 	}
 }
-
-var _ = nats.ErrNoResponders
 
 // AddNS doesn't wait; Sync brings the change.
 func TestAddNS(t *testing.T) {

@@ -62,11 +62,10 @@ type WaitResult struct {
 	Clock map[string]uint64 `json:"clock,omitempty"`
 }
 
-// maxWaits bounds the durable waits one leader resolves at a time.
-const maxWaits = 10000
-
-// waitRegResp answers a registration.
+// waitRegResp answers a registration: an error (code and text, as a
+// mutation's), or the wait's result if it has one.
 type waitRegResp struct {
+	Code   string      `json:"code,omitempty"`
 	Error  string      `json:"error,omitempty"`
 	Result *WaitResult `json:"result,omitempty"`
 }
@@ -87,6 +86,9 @@ func newWaitSet(s *Server, t *term) *waitSet {
 func (ws *waitSet) validate(w *DurableWait) error {
 	if !validID(w.ID) {
 		return fmt.Errorf("%w: wait id %q", ErrInvalidID, w.ID)
+	}
+	if w.Reply != "" && !validSubject(w.Reply) {
+		return fmt.Errorf("%w: reply subject %q", ErrInvalidID, w.Reply)
 	}
 	if len(w.Cases) == 0 || len(w.Cases) > 64 {
 		return fmt.Errorf("%w: %d cases", am.ErrInvalidArgs, len(w.Cases))
@@ -126,37 +128,48 @@ func (ws *waitSet) onRegister(msg *nats.Msg) {
 	}
 	var w DurableWait
 	if len(msg.Data) > s.opts.maxRequest || json.Unmarshal(msg.Data, &w) != nil {
-		respond(waitRegResp{Error: "malformed wait"})
+		respond(waitRegResp{Code: codeInvalid, Error: "malformed wait"})
 		return
 	}
 	w.Result = nil
 	if err := ws.validate(&w); err != nil {
-		respond(waitRegResp{Error: err.Error()})
+		respond(waitRegResp{Code: codeInvalid, Error: err.Error()})
+		return
+	}
+	// claim a resolver before storing: a stored wait that no resolver
+	// runs would never resolve
+	claimed, running := ws.claim(w.ID)
+	if !claimed && !running {
+		respond(waitRegResp{Code: codeQueueFull, Error: fmt.Sprintf("%d durable waits pending", s.opts.maxWaits)})
 		return
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, s.opts.lease)
 	defer cancel()
 	b, _ := json.Marshal(&w)
 	rev, err := s.kv.Create(ctx, keyWait(s.id, w.ID), b)
-	if err != nil {
-		e, gerr := s.kv.Get(ctx, keyWait(s.id, w.ID))
-		if gerr != nil {
-			respond(waitRegResp{Error: err.Error()})
-			return
-		}
-		var old DurableWait
-		if json.Unmarshal(e.Value(), &old) != nil {
-			respond(waitRegResp{Error: "stored wait is malformed"})
-			return
-		}
-		respond(waitRegResp{Result: old.Result})
-		if old.Result == nil {
-			ws.start(&old, e.Revision())
-		}
+	if err == nil {
+		respond(waitRegResp{})
+		ws.launch(claimed, &w, rev)
 		return
 	}
-	respond(waitRegResp{})
-	ws.start(&w, rev)
+	// stored before (a registration again), or not stored at all
+	e, gerr := s.kv.Get(ctx, keyWait(s.id, w.ID))
+	var old DurableWait
+	switch {
+	case gerr != nil:
+		respond(waitRegResp{Code: codeError, Error: "storing the wait: " + err.Error()})
+	case json.Unmarshal(e.Value(), &old) != nil:
+		respond(waitRegResp{Code: codeError, Error: "stored wait is malformed"})
+	case old.Result != nil:
+		respond(waitRegResp{Result: old.Result})
+	default:
+		respond(waitRegResp{})
+		ws.launch(claimed, &old, e.Revision())
+		return
+	}
+	if claimed {
+		ws.release(w.ID)
+	}
 }
 
 // load starts the stored waits that have no result yet.
@@ -171,6 +184,7 @@ func (ws *waitSet) load(ctx context.Context) error {
 		keys = append(keys, k)
 	}
 	_ = lister.Stop()
+	skipped := 0
 	for _, k := range keys {
 		e, err := s.kv.Get(ctx, k)
 		if err != nil {
@@ -180,31 +194,60 @@ func (ws *waitSet) load(ctx context.Context) error {
 		if json.Unmarshal(e.Value(), &w) != nil || w.Result != nil || ws.validate(&w) != nil {
 			continue
 		}
-		ws.start(&w, e.Revision())
+		claimed, running := ws.claim(w.ID)
+		if !claimed && !running {
+			skipped++
+			continue
+		}
+		ws.launch(claimed, &w, e.Revision())
+	}
+	if skipped > 0 {
+		return fmt.Errorf("%w: %d stored durable waits over %d not resumed", am.ErrQueueFull, skipped, s.opts.maxWaits)
 	}
 	return nil
 }
 
-// start runs w until a case is ready or the term ends.
-func (ws *waitSet) start(w *DurableWait, rev uint64) {
+// claim reserves a resolver for the wait id: claimed when it got one,
+// running when one already resolves that id; neither when the set is
+// full.
+func (ws *waitSet) claim(id string) (claimed, running bool) {
 	ws.mu.Lock()
-	if ws.running[w.ID] || len(ws.running) >= maxWaits {
-		ws.mu.Unlock()
+	defer ws.mu.Unlock()
+	switch {
+	case ws.running[id]:
+		return false, true
+	case len(ws.running) >= ws.s.opts.maxWaits:
+		return false, false
+	}
+	ws.running[id] = true
+	return true, false
+}
+
+// launch runs w, until a case is ready or the term ends, if a resolver
+// was claimed for it (otherwise one already runs it).
+func (ws *waitSet) launch(claimed bool, w *DurableWait, rev uint64) {
+	if !claimed {
 		return
 	}
-	ws.running[w.ID] = true
-	ws.mu.Unlock()
 	ws.t.wg.Add(1)
 	go ws.resolve(w, rev)
+}
+
+// release gives back the resolver claimed for the wait id.
+func (ws *waitSet) release(id string) {
+	ws.mu.Lock()
+	delete(ws.running, id)
+	ws.mu.Unlock()
 }
 
 func (ws *waitSet) resolve(w *DurableWait, rev uint64) {
 	s, t := ws.s, ws.t
 	defer t.wg.Done()
+	released := false
 	defer func() {
-		ws.mu.Lock()
-		delete(ws.running, w.ID)
-		ws.mu.Unlock()
+		if !released {
+			ws.release(w.ID)
+		}
 	}()
 	cases := make([]am.SelectCase, len(w.Cases))
 	for i, c := range w.Cases {
@@ -244,6 +287,10 @@ func (ws *waitSet) resolve(w *DurableWait, rev uint64) {
 		case <-timer.C:
 		}
 	}
+	// stored: the wait needs no resolver any more, so one is free for
+	// whoever learns of the result
+	ws.release(w.ID)
+	released = true
 	if w.Reply != "" {
 		rb, _ := json.Marshal(w.Result)
 		_ = s.nc.Publish(w.Reply, rb)

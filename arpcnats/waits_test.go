@@ -75,3 +75,47 @@ func TestDurableWait(t *testing.T) {
 		t.Fatalf("PollWait after delete: %v", err)
 	}
 }
+
+// A leader resolving as many durable waits as it can refuses more with
+// am.ErrQueueFull, storing nothing, rather than storing a wait that no
+// one resolves; once one resolves, there is room again.
+func TestDurableWaitsBound(t *testing.T) {
+	e := startNATS(t)
+	nc := connect(t, e.ClientURL())
+	ctx := ctxT(t, 20*time.Second)
+	serve(t, nc, newSource(t, schema, names), "dwb", arpcnats.WithMaxWaits(1))
+	m := mirror(t, nc, "dwb", schema, names)
+	cb, err := nc.SubscribeSync("callbacks.dwb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := arpcnats.DurableWait{ID: "first", Reply: "callbacks.dwb", Cases: []arpcnats.WaitCase{arpcnats.OnActive("B")}}
+	second := arpcnats.DurableWait{ID: "second", Cases: []arpcnats.WaitCase{arpcnats.OnActive("A")}}
+	if _, err := m.RegisterWait(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.RegisterWait(ctx, second); !errors.Is(err, am.ErrQueueFull) {
+		t.Fatalf("a wait past the bound: %v, want am.ErrQueueFull", err)
+	}
+	if _, err := m.PollWait(ctx, "second"); !errors.Is(err, arpcnats.ErrWaitUnknown) {
+		t.Fatalf("the refused wait was stored: %v", err)
+	}
+	// registering the running one again is still a no-op
+	if r, err := m.RegisterWait(ctx, first); err != nil || r != nil {
+		t.Fatalf("registering again: %v %v", r, err)
+	}
+	if _, err := m.RegisterWait(ctx, arpcnats.DurableWait{ID: "wild", Reply: "callbacks.>",
+		Cases: first.Cases}); !errors.Is(err, arpcnats.ErrInvalidID) {
+		t.Fatalf("a wildcard reply subject: %v", err)
+	}
+	if _, err := m.Mutate(ctx, am.MutationAdd, am.S{"B"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cb.NextMsgWithContext(ctx); err != nil {
+		t.Fatalf("the first wait's result: %v", err)
+	}
+	// its resolver was released before the result was published
+	if _, err := m.RegisterWait(ctx, second); err != nil {
+		t.Fatalf("a wait after the first resolved: %v", err)
+	}
+}
