@@ -33,14 +33,13 @@ func (p *rawPeer) rawUpdate(t *testing.T) *msgUpdate {
 	}
 }
 
-// TestFanoutStalledClient: a client that stops reading is sent no more
-// updates than its flow-control window holds, however often the source
-// changes, while another client keeps up with every change; when the stalled
-// client reads again, one more update brings it to the source's clock.
-func TestFanoutStalledClient(t *testing.T) {
-	const changes = 400
+// stalledPair serves a source (pushes at once) to a raw client that
+// handshakes and then reads nothing, and to a client that reads, and makes
+// changes of M, checking that the reading client keeps up with each.
+func stalledPair(t *testing.T, changes int, opts ...ServerOption) (*am.Machine, *Server, *rawPeer) {
+	t.Helper()
 	src := itSource(t, nil)
-	srv := itServer(t, src, WithPushInterval(0))
+	srv := itServer(t, src, append([]ServerOption{WithPushInterval(0)}, opts...)...)
 	stalled := dialRawPeer(t, srv.Addr)
 	code, err := stalled.handshake("stalled", "")
 	require.NoError(t, err)
@@ -49,7 +48,6 @@ func TestFanoutStalledClient(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), itDeadline)
 	defer cancel()
-	iM := srv.stateIndex("M")
 	for range changes {
 		src.Add1("M", nil)
 		select {
@@ -58,6 +56,17 @@ func TestFanoutStalledClient(t *testing.T) {
 			t.Fatalf("the reading client fell behind: M at %d, source at %d", w.Tick("M"), src.Tick("M"))
 		}
 	}
+	return src, srv, stalled
+}
+
+// TestFanoutStalledClient: a client that stops reading is sent no more
+// updates than its flow-control window holds, however often the source
+// changes, while another client keeps up with every change; when the stalled
+// client reads again, one more update brings it to the source's clock.
+func TestFanoutStalledClient(t *testing.T) {
+	const changes = 400
+	src, srv, stalled := stalledPair(t, changes)
+	iM := srv.stateIndex("M")
 
 	// the stalled client reads now: first what the window let through,
 	// then, once it returns the credit, one merged update
@@ -141,24 +150,7 @@ func TestSyncStatesUnknown(t *testing.T) {
 // full is a slow peer (WithWriteTimeout): the server drops its connection,
 // though the fan-out never waited for it.
 func TestFanoutStalledClientDropped(t *testing.T) {
-	src := itSource(t, nil)
-	srv := itServer(t, src, WithPushInterval(0), WithWriteTimeout(300*time.Millisecond))
-	stalled := dialRawPeer(t, srv.Addr)
-	code, err := stalled.handshake("stalled", "")
-	require.NoError(t, err)
-	require.Zero(t, code)
-	w := itClient(t, srv, "ok").Worker
-
-	ctx, cancel := context.WithTimeout(context.Background(), itDeadline)
-	defer cancel()
-	for range 300 {
-		src.Add1("M", nil)
-		select {
-		case <-w.WhenTime(am.S{"M"}, am.Time{src.Tick("M")}, ctx):
-		case <-ctx.Done():
-			t.Fatal("the reading client fell behind")
-		}
-	}
+	_, srv, stalled := stalledPair(t, 300, WithWriteTimeout(300*time.Millisecond))
 	require.Positive(t, srv.Stats().PushesDeferred)
 	// reads (and drops) what the server sent, then sees the close
 	require.True(t, stalled.closedWithin(itDeadline), "the stalled client was not dropped")
