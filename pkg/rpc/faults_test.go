@@ -63,6 +63,16 @@ func (k *connKeeper) dial(ctx context.Context, addr string) (net.Conn, error) {
 	return nc, err
 }
 
+// cutQuiet closes the connections dialed so far, if any (from any
+// goroutine).
+func (k *connKeeper) cutQuiet() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, nc := range k.conns {
+		_ = nc.Close()
+	}
+}
+
 func (k *connKeeper) cut(t *testing.T) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
