@@ -245,7 +245,7 @@ func (c *Conn) Notify(ctx context.Context, m Method, args any) error {
 // ErrWouldBlock at once, without calling args. Otherwise it calls args, and
 // sends what it returns (nil sends nothing and gives the credit back).
 //
-// args runs before the connection's locks are taken, so it may compute the
+// args runs while none of the connection's locks is held, so it may compute the
 // message then, for example to merge every change made while the peer was
 // not reading into one message: a slow peer then costs one message, never a
 // queue of them. The frame is written by the caller when no other goroutine
