@@ -33,25 +33,31 @@ func newDedup(max int) *dedupTable {
 	return &dedupTable{max: max, clients: map[string]map[uint64]dedupEntry{}}
 }
 
-// splitID parses "<client>.<seq>"; other ids are a client of their own.
-func splitID(id string) (string, uint64) {
+// splitID parses "<client>.<seq>" (ok); other ids are a client of their
+// own, with seq 0, that no lo prunes.
+func splitID(id string) (client string, seq uint64, ok bool) {
 	if i := strings.LastIndexByte(id, '.'); i > 0 {
 		if seq, err := strconv.ParseUint(id[i+1:], 36, 64); err == nil {
-			return id[:i], seq
+			return id[:i], seq, true
 		}
 	}
-	return id, 0
+	return id, 0, false
 }
 
 func (d *dedupTable) get(id string) (dedupEntry, bool) {
-	c, seq := splitID(id)
+	c, seq, _ := splitID(id)
 	e, ok := d.clients[c][seq]
 	return e, ok
 }
 
-// prune drops the entries of id's client below lo.
+// prune drops the entries of id's client below lo. An id without a seq
+// carries no lo that could apply to it: its entry stays until evicted by
+// size, so that its retry still finds it.
 func (d *dedupTable) prune(id string, lo uint64) {
-	c, _ := splitID(id)
+	c, _, ok := splitID(id)
+	if !ok {
+		return
+	}
 	es := d.clients[c]
 	for seq := range es {
 		if seq < lo {
@@ -65,7 +71,7 @@ func (d *dedupTable) prune(id string, lo uint64) {
 }
 
 func (d *dedupTable) put(e dedupEntry) {
-	c, seq := splitID(e.ID)
+	c, seq, _ := splitID(e.ID)
 	es := d.clients[c]
 	if es == nil {
 		es = map[uint64]dedupEntry{}

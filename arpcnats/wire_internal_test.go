@@ -67,4 +67,11 @@ func TestDedupTable(t *testing.T) {
 	if _, ok := d.get("b.1"); !ok || d.n != 2 {
 		t.Fatal("load lost entries")
 	}
+
+	// an id without a seq is not pruned by the lo its own retry carries
+	d.put(dedupEntry{ID: "plain"})
+	d.prune("plain", 7)
+	if _, ok := d.get("plain"); !ok {
+		t.Fatal("an id without a seq was pruned by its own retry")
+	}
 }
