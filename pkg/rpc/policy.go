@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	am "github.com/arpc-go/arpc/pkg/machine"
 )
@@ -160,26 +159,6 @@ func (s *Server) mayObserve(se *session, i int) error {
 		return codeErr(CodeForbidden, "%s may not observe %s", se.identity, s.names[i])
 	}
 	return nil
-}
-
-// visible drops the entries of states the session may not observe.
-func (g *grant) visible(entries []tickEntry) []tickEntry {
-	if g.observe == nil {
-		return entries
-	}
-	return slices.DeleteFunc(entries, func(e tickEntry) bool { return !g.observes(e.idx) })
-}
-
-// hide zeroes, in a full clock, the states the session may not observe.
-func (g *grant) hide(t am.Time) {
-	if g.observe == nil {
-		return
-	}
-	for i := range t {
-		if !g.observes(i) {
-			t[i] = 0
-		}
-	}
 }
 
 // errFor returns the source's error as the session may see it.

@@ -66,10 +66,11 @@ type session struct {
 	scratch []tickEntry
 	enc     []byte // scratch of keepLocked
 
-	// follows marks the states the client's mirror follows (nil: all)
-	follows []bool
-	// interest marks the states the session observes (nil: all), so that
-	// the fan-out passes over a session none of whose states changed
+	// view marks the states the client's mirror is sent: those its grant
+	// lets it observe and it follows (nil: all); interest is the same as a
+	// bitset, so that the fan-out passes over a session none of whose
+	// states changed
+	view     []bool
 	interest bitset
 	// marked: the session is in the fan-out's list; pass: the fan-out's
 	// last pass that pushed to it (owned by the fan-out's goroutine)
@@ -110,38 +111,35 @@ func (s *Server) newSession(clientID string) *session {
 // signal schedules a push of the session's news (see fanout).
 func (se *session) signal() { se.s.fan.mark(se) }
 
-// follow sets the states the session's mirror follows (nil: all), and with
-// the grant's, those whose changes concern the session.
-func (se *session) follow(mask []bool) {
-	se.follows = mask
+// follow sets the states the session's mirror follows (nil: all): with
+// those its grant lets it observe, they make its view.
+func (se *session) follow(follows []bool) {
 	obs := se.grant.observe
-	if mask == nil && obs == nil {
-		se.interest = nil
+	if follows == nil && obs == nil {
+		se.view, se.interest = nil, nil
 		return
 	}
+	se.view = make([]bool, len(se.s.names))
 	se.interest = newBitset(len(se.s.names))
-	for i := range se.s.names {
-		if (mask == nil || mask[i]) && (obs == nil || obs[i]) {
+	for i := range se.view {
+		if (follows == nil || follows[i]) && (obs == nil || obs[i]) {
+			se.view[i] = true
 			se.interest.set(i)
 		}
 	}
 }
 
-// visible drops the entries of states the session may not observe or does
-// not follow.
+// visible drops the entries of states outside the session's view.
 func (se *session) visible(entries []tickEntry) []tickEntry {
-	entries = se.grant.visible(entries)
-	if se.follows == nil {
+	if se.view == nil {
 		return entries
 	}
-	return slices.DeleteFunc(entries, func(e tickEntry) bool { return !se.follows[e.idx] })
+	return slices.DeleteFunc(entries, func(e tickEntry) bool { return !se.view[e.idx] })
 }
 
-// hide zeroes, in a full clock, the states the session may not observe or
-// does not follow.
+// hide zeroes, in a full clock, the states outside the session's view.
 func (se *session) hide(t am.Time) {
-	se.grant.hide(t)
-	for i, on := range se.follows {
+	for i, on := range se.view {
 		if !on && i < len(t) {
 			t[i] = 0
 		}
