@@ -250,7 +250,9 @@ func (c *Conn) Notify(ctx context.Context, m Method, args any) error {
 // not reading into one message: a slow peer then costs one message, never a
 // queue of them. The frame is written by the caller when no other goroutine
 // is writing (a write the peer's window keeps small, bounded by the write
-// timeout), else by the goroutine writing now. Safe for concurrent use.
+// timeout), else by the goroutine writing now. Should other senders fill the
+// write buffer while args runs, the message is not sent and the error wraps
+// ErrSlowPeer. Safe for concurrent use.
 func (c *Conn) TryNotify(m Method, args func() any) error {
 	if m == 0 {
 		return errMethod0
@@ -276,7 +278,7 @@ func (c *Conn) TryNotify(m Method, args func() any) error {
 		c.addCredit(1)
 		return nil
 	}
-	queued, err := c.sendFrame(c.ctx, kindNotify, 0, m, body, sendAsync)
+	queued, err := c.sendFrame(c.ctx, kindNotify, 0, m, body, sendTry)
 	if !queued {
 		c.addCredit(1)
 	}

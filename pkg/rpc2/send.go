@@ -53,6 +53,7 @@ const (
 	sendQueue                       // leave it for the next write; wake the writer (see Queue)
 	sendQueueHeld                   // leave it for the next write, due when the running handler returns
 	sendQueueInline                 // as sendQueueHeld, from the read loop: never wait
+	sendTry                         // as sendAsync, for TryNotify: never wait for room
 )
 
 // sendFrame is send that also reports whether the frame was queued (and so
@@ -63,6 +64,10 @@ func (c *Conn) sendFrame(ctx context.Context, k kind, seq uint64, m Method, body
 		if mode == sendQueueInline {
 			c.wmu.Unlock()
 			return false, fmt.Errorf("%w: Queue in an inline handler with a full write buffer", ErrWouldBlock)
+		}
+		if mode == sendTry {
+			c.wmu.Unlock()
+			return false, fmt.Errorf("%w: the write buffer filled while the notification was made", ErrSlowPeer)
 		}
 		if err := c.waitWriteLocked(ctx); err != nil {
 			return false, err
