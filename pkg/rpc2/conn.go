@@ -196,31 +196,38 @@ func newConn(base context.Context, nc net.Conn, r *Registry, cfg *config, cfgErr
 // watch ends the connection when its parent context ends. It is a callback
 // of the context, not a goroutine: an idle connection costs no stack for it.
 func (c *Conn) watch(base context.Context) {
-	c.wg.Add(1) // released by the callback, or by stopWatch if it never runs
 	stop := context.AfterFunc(base, func() {
+		if !c.enter() {
+			return // the connection has ended
+		}
 		defer c.wg.Done()
 		c.fail(fmt.Errorf("%w: %w", ErrClosed, context.Cause(base)))
 	})
-	c.stopWatch = func() {
-		if stop() {
-			c.wg.Done()
-		}
-	}
+	c.stopWatch = func() { stop() }
 }
 
 // spawn runs fn on a new goroutine that the connection's end waits for,
 // unless the connection has ended (then it reports false).
 func (c *Conn) spawn(fn func()) bool {
+	if !c.enter() {
+		return false
+	}
+	go func() {
+		defer c.wg.Done()
+		fn()
+	}()
+	return true
+}
+
+// enter counts the caller (a new goroutine, or a timer callback) in wg,
+// unless the connection has ended; whoever entered calls c.wg.Done.
+func (c *Conn) enter() bool {
 	c.gmu.Lock()
 	defer c.gmu.Unlock()
 	if c.ended {
 		return false
 	}
 	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		fn()
-	}()
 	return true
 }
 

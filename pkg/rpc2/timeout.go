@@ -3,7 +3,6 @@ package rpc2
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -17,9 +16,10 @@ func monoNow() int64 { return int64(time.Since(monoStart)) }
 // the pending calls that outlived WithCallTimeout, runs the keepalive,
 // enforces the idle and write timeouts and retires the parked workers of an
 // idle connection, and a one-off gate timeout. They run as timer callbacks,
-// one at a time, not as a goroutine of their own: an idle connection costs
-// no stack for them. stopTimers stops them and waits for a callback that is
-// running.
+// not as a goroutine of their own: an idle connection costs no stack for
+// them. The periodic one is re-armed at the end of each run, so runs never
+// overlap. stopTimers stops them; the connection's end waits for a callback
+// that is running (see enter).
 func (c *Conn) startTimers() {
 	var period time.Duration
 	every := func(d time.Duration) {
@@ -33,61 +33,46 @@ func (c *Conn) startTimers() {
 	every(lim.idleTimeout / 4)
 	every(lim.writeTimeout / 4)
 
-	var (
-		mu      sync.Mutex
-		stopped bool
-		running sync.WaitGroup
-		tick    *time.Timer
-		gate    *time.Timer
-	)
-	// guard runs fn unless the timers were stopped, counted in running.
-	guard := func(fn func()) {
-		mu.Lock()
-		if stopped {
-			mu.Unlock()
-			return
-		}
-		running.Add(1)
-		mu.Unlock()
-		defer running.Done()
-		fn()
-	}
 	ts := &timerState{c: c, ka: newKeepalive(c), idle: idleState{frames: c.frames.Load(), since: time.Now()}}
-	mu.Lock()
-	defer mu.Unlock()
+	// Callbacks are counted in c.wg (enter), so the end of the connection
+	// waits for one that is running; after the end they do nothing, and
+	// none re-arms a timer.
+	var tick, gate *time.Timer
 	if period > 0 {
-		tick = time.AfterFunc(period, func() {
-			guard(func() {
-				if ts.tick() {
-					mu.Lock()
-					if !stopped {
-						tick.Reset(period)
-					}
-					mu.Unlock()
+		// armed once assigned, so that the callback sees tick set
+		tick = time.AfterFunc(time.Hour, func() {
+			if !c.enter() {
+				return
+			}
+			defer c.wg.Done()
+			if ts.tick() {
+				c.gmu.Lock()
+				if !c.ended {
+					tick.Reset(period)
 				}
-			})
+				c.gmu.Unlock()
+			}
 		})
+		tick.Reset(period)
 	}
 	if lim.gateTimeout > 0 && c.gated.Load() {
 		gate = time.AfterFunc(lim.gateTimeout, func() {
-			guard(func() {
-				if c.gated.Load() {
-					c.fail(lostError(fmt.Errorf("%w within %s", ErrGateTimeout, lim.gateTimeout)))
-				}
-			})
+			if !c.enter() {
+				return
+			}
+			defer c.wg.Done()
+			if c.gated.Load() {
+				c.fail(lostError(fmt.Errorf("%w within %s", ErrGateTimeout, lim.gateTimeout)))
+			}
 		})
 	}
 	c.stopTimers = func() {
-		mu.Lock()
-		stopped = true
 		if tick != nil {
 			tick.Stop()
 		}
 		if gate != nil {
 			gate.Stop()
 		}
-		mu.Unlock()
-		running.Wait()
 	}
 }
 
